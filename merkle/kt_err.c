@@ -1,0 +1,82 @@
+/* kt_err.c — descriptions of the error codes in kt_err.h. */
+#include "kt_err.h"
+
+#include <stddef.h>
+
+struct err_row {
+	int code;
+	const char *name;
+	const char *text;
+};
+
+/* Keep in the order of kt_err.h; tests/unit/test_err.c checks every code. */
+static const struct err_row err_table[] = {
+	{KT_OK, "KT_OK", "success"},
+	{KT_ERR_NOMEM, "KT_ERR_NOMEM", "out of memory"},
+	{KT_ERR_INVALID_ARG, "KT_ERR_INVALID_ARG", "invalid argument"},
+	{KT_ERR_INTERNAL, "KT_ERR_INTERNAL", "internal error"},
+	{KT_ERR_STORAGE, "KT_ERR_STORAGE", "storage read or write failed"},
+	{KT_ERR_NOT_FOUND, "KT_ERR_NOT_FOUND", "not found"},
+	{KT_ERR_IO, "KT_ERR_IO", "I/O error"},
+	{KT_ERR_UNSUPPORTED, "KT_ERR_UNSUPPORTED", "unsupported feature"},
+	{KT_ERR_TRUNCATED, "KT_ERR_TRUNCATED", "input is truncated"},
+	{KT_ERR_TRAILING, "KT_ERR_TRAILING", "trailing bytes after the structure"},
+	{KT_ERR_TOO_LARGE, "KT_ERR_TOO_LARGE", "length or count over its limit"},
+	{KT_ERR_BAD_TYPE, "KT_ERR_BAD_TYPE", "unknown type byte"},
+	{KT_ERR_NONCANONICAL, "KT_ERR_NONCANONICAL", "non-canonical encoding"},
+	{KT_ERR_BAD_LENGTH, "KT_ERR_BAD_LENGTH", "length below its minimum"},
+	{KT_ERR_BAD_UTF8, "KT_ERR_BAD_UTF8", "text is not valid UTF-8"},
+	{KT_ERR_BAD_BASE64, "KT_ERR_BAD_BASE64", "malformed base64"},
+	{KT_ERR_BAD_KEY, "KT_ERR_BAD_KEY", "invalid public key"},
+	{KT_ERR_BAD_SIGNATURE, "KT_ERR_BAD_SIGNATURE", "signature does not verify"},
+	{KT_ERR_BAD_KEY_TYPE, "KT_ERR_BAD_KEY_TYPE", "unknown key or signature type"},
+	{KT_ERR_BAD_VERIFIER_KEY, "KT_ERR_BAD_VERIFIER_KEY", "malformed verifier key"},
+	{KT_ERR_KEY_HASH_MISMATCH, "KT_ERR_KEY_HASH_MISMATCH", "key hash does not match the key"},
+	{KT_ERR_LOG_BAD_SIZE, "KT_ERR_LOG_BAD_SIZE", "log index or tree size out of range"},
+	{KT_ERR_LOG_PROOF_LENGTH, "KT_ERR_LOG_PROOF_LENGTH", "log proof has the wrong length"},
+	{KT_ERR_LOG_ROOT_MISMATCH, "KT_ERR_LOG_ROOT_MISMATCH", "log proof does not give the root"},
+	{KT_ERR_LOG_BAD_HASH, "KT_ERR_LOG_BAD_HASH", "hash is not 32 bytes"},
+	{KT_ERR_MAP_ROOT_MISMATCH, "KT_ERR_MAP_ROOT_MISMATCH", "map proof does not give the root"},
+	{KT_ERR_MAP_BAD_PROOF, "KT_ERR_MAP_BAD_PROOF", "malformed map proof"},
+	{KT_ERR_MAP_WRONG_KIND, "KT_ERR_MAP_WRONG_KIND", "map proof of the wrong kind"},
+	{KT_ERR_MAP_DEPTH, "KT_ERR_MAP_DEPTH", "map depth exceeded"},
+	{KT_ERR_VRF_BAD_PROOF, "KT_ERR_VRF_BAD_PROOF", "VRF proof does not verify"},
+	{KT_ERR_VRF_BAD_POINT, "KT_ERR_VRF_BAD_POINT", "VRF point is invalid"},
+	{KT_ERR_VRF_BAD_SCALAR, "KT_ERR_VRF_BAD_SCALAR", "VRF scalar is not canonical"},
+	{KT_ERR_VRF_HASH_TO_CURVE, "KT_ERR_VRF_HASH_TO_CURVE", "VRF hash to curve failed"},
+	{KT_ERR_NOTE_MALFORMED, "KT_ERR_NOTE_MALFORMED", "malformed signed note"},
+	{KT_ERR_NOTE_NO_VERIFIED_SIG, "KT_ERR_NOTE_NO_VERIFIED_SIG", "no verified signature by a known key"},
+	{KT_ERR_NOTE_DUPLICATE_SIG, "KT_ERR_NOTE_DUPLICATE_SIG", "duplicate signature by one key"},
+	{KT_ERR_NOTE_BAD_SIG, "KT_ERR_NOTE_BAD_SIG", "signature by a known key does not verify"},
+	{KT_ERR_CHECKPOINT_MALFORMED, "KT_ERR_CHECKPOINT_MALFORMED", "malformed checkpoint"},
+	{KT_ERR_CHECKPOINT_ORIGIN, "KT_ERR_CHECKPOINT_ORIGIN", "checkpoint has another origin"},
+	{KT_ERR_COSIG_MALFORMED, "KT_ERR_COSIG_MALFORMED", "malformed cosignature"},
+	{KT_ERR_COMMITMENT_MISMATCH, "KT_ERR_COMMITMENT_MISMATCH", "opening does not match the commitment"},
+	{KT_ERR_HISTORY_MISMATCH, "KT_ERR_HISTORY_MISMATCH", "history chain mismatch"},
+	{KT_ERR_VERSION_GAP, "KT_ERR_VERSION_GAP", "versions are not consecutive"},
+	{KT_ERR_LEAF_MISMATCH, "KT_ERR_LEAF_MISMATCH", "leaf fields disagree with the entry"},
+};
+
+static const struct err_row *err_find(int code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(err_table) / sizeof(err_table[0]); i++)
+		if (err_table[i].code == code)
+			return &err_table[i];
+	return NULL;
+}
+
+const char *kt_strerror(int code)
+{
+	const struct err_row *row = err_find(code);
+
+	return row != NULL ? row->text : "unknown error";
+}
+
+const char *kt_errname(int code)
+{
+	const struct err_row *row = err_find(code);
+
+	return row != NULL ? row->name : "KT_ERR_UNKNOWN";
+}

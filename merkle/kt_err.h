@@ -1,0 +1,102 @@
+/*
+ * kt_err.h — the one error enum of keytrail.
+ *
+ * Every function in merkle/, server/ and client/ that can fail returns an int
+ * that is KT_OK (0) or one of the negative codes below.  The numbers are
+ * stable: a code is never renumbered or reused.  A retired code stays in the
+ * list as KT_ERR_OBSOLETE_nn.  New codes are appended at the end of their
+ * block.
+ */
+#ifndef KT_ERR_H
+#define KT_ERR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Put on every verifier and every function whose failure must be handled. */
+#if defined(__GNUC__) || defined(__clang__)
+#define KT_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define KT_MUST_CHECK
+#endif
+
+typedef enum kt_err {
+	KT_OK = 0,
+
+	/* -1 .. -19: generic */
+	KT_ERR_NOMEM = -1,              /* allocation failed */
+	KT_ERR_INVALID_ARG = -2,        /* a caller passed an impossible argument */
+	KT_ERR_INTERNAL = -3,           /* an invariant broke: a bug */
+	KT_ERR_STORAGE = -4,            /* a node store / database read or write failed */
+	KT_ERR_NOT_FOUND = -5,          /* a looked-up item does not exist */
+	KT_ERR_IO = -6,                 /* file or socket I/O failed */
+	KT_ERR_UNSUPPORTED = -7,        /* a valid but unsupported feature */
+
+	/* -20 .. -39: decoding of the fixed binary encodings */
+	KT_ERR_TRUNCATED = -20,         /* input ended before the structure did */
+	KT_ERR_TRAILING = -21,          /* bytes left over after the structure */
+	KT_ERR_TOO_LARGE = -22,         /* a length or count is over its cap */
+	KT_ERR_BAD_TYPE = -23,          /* an unknown type / kind / operation byte */
+	KT_ERR_NONCANONICAL = -24,      /* valid bytes, but not the one canonical form
+	                                   (unsorted devices, duplicate ids, ...) */
+	KT_ERR_BAD_LENGTH = -25,        /* a length below its minimum (e.g. empty id) */
+	KT_ERR_BAD_UTF8 = -26,          /* text that must be UTF-8 is not */
+	KT_ERR_BAD_BASE64 = -27,        /* malformed base64 */
+
+	/* -40 .. -59: keys and signatures */
+	KT_ERR_BAD_KEY = -40,           /* not a valid public key (off curve, small order) */
+	KT_ERR_BAD_SIGNATURE = -41,     /* a signature does not verify */
+	KT_ERR_BAD_KEY_TYPE = -42,      /* unknown key or signature type byte */
+	KT_ERR_BAD_VERIFIER_KEY = -43,  /* a malformed name+hash+key verifier string */
+	KT_ERR_KEY_HASH_MISMATCH = -44, /* key hash in a verifier key does not match the key */
+
+	/* -60 .. -79: log tree (RFC 9162) */
+	KT_ERR_LOG_BAD_SIZE = -60,      /* index/size outside the tree, size1 > size2, size 0 */
+	KT_ERR_LOG_PROOF_LENGTH = -61,  /* proof has the wrong number of hashes */
+	KT_ERR_LOG_ROOT_MISMATCH = -62, /* the proof computes another root */
+	KT_ERR_LOG_BAD_HASH = -63,      /* a hash that is not 32 bytes */
+
+	/* -80 .. -99: prefix tree (map) */
+	KT_ERR_MAP_ROOT_MISMATCH = -80, /* the map proof computes another root */
+	KT_ERR_MAP_BAD_PROOF = -81,     /* structurally invalid map proof */
+	KT_ERR_MAP_WRONG_KIND = -82,    /* inclusion given where absence expected, or back */
+	KT_ERR_MAP_DEPTH = -83,         /* two indices share all 256 bits / depth > 256 */
+
+	/* -100 .. -119: ECVRF */
+	KT_ERR_VRF_BAD_PROOF = -100,    /* proof does not verify */
+	KT_ERR_VRF_BAD_POINT = -101,    /* non-canonical or small-order point */
+	KT_ERR_VRF_BAD_SCALAR = -102,   /* non-canonical scalar s */
+	KT_ERR_VRF_HASH_TO_CURVE = -103,/* try-and-increment found no point */
+
+	/* -120 .. -139: signed notes, checkpoints, cosignatures */
+	KT_ERR_NOTE_MALFORMED = -120,   /* not a well-formed signed note */
+	KT_ERR_NOTE_NO_VERIFIED_SIG = -121, /* no signature by any known key verifies */
+	KT_ERR_NOTE_DUPLICATE_SIG = -122,   /* a known key signed twice */
+	KT_ERR_NOTE_BAD_SIG = -123,     /* a signature by a known key (name+hash) fails */
+	KT_ERR_CHECKPOINT_MALFORMED = -124, /* body is not a tlog-checkpoint */
+	KT_ERR_CHECKPOINT_ORIGIN = -125,/* checkpoint of another origin */
+	KT_ERR_COSIG_MALFORMED = -126,  /* malformed cosignature line */
+
+	/* -140 .. -159: commitments, history, entries */
+	KT_ERR_COMMITMENT_MISMATCH = -140, /* opening does not open the commitment */
+	KT_ERR_HISTORY_MISMATCH = -141,    /* history chain does not reach the expected head */
+	KT_ERR_VERSION_GAP = -142,         /* versions are not consecutive */
+	KT_ERR_LEAF_MISMATCH = -143,       /* entry/leaf fields disagree */
+
+	/* -160 .. -199: server (ktd) */
+	/* -200 .. -249: client (libkeytrail) */
+} kt_err;
+
+/* Returns a static, human-readable description of code; never NULL.
+ * Unknown codes give "unknown error".  Thread safe. */
+const char *kt_strerror(int code);
+
+/* Returns the symbolic name of code ("KT_ERR_TRUNCATED"), or "KT_ERR_UNKNOWN".
+ * Static storage; thread safe.  Used in machine-readable evidence. */
+const char *kt_errname(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KT_ERR_H */
