@@ -26,6 +26,13 @@
 extern "C" {
 #endif
 
+/* A borrowed byte string: the form in which variable-length inputs that a
+ * verifier must check (proof hashes from the wire, roots) are passed. */
+typedef struct kt_bytes {
+	const uint8_t *p;
+	size_t len;
+} kt_bytes;
+
 /* ---- writer ---------------------------------------------------------- */
 
 typedef struct kt_wbuf {
