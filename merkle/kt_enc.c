@@ -227,8 +227,11 @@ uint8_t kt_get_u8(kt_rbuf *r)
 uint16_t kt_get_u16(kt_rbuf *r)
 {
 	const uint8_t *p = kt_get_raw(r, 2);
+	uint16_t v = 0;
 
-	return p != NULL ? (uint16_t)((p[0] << 8) | p[1]) : 0;
+	if (p != NULL)
+		v = (uint16_t)(((unsigned)p[0] << 8) | p[1]);
+	return v;
 }
 
 uint32_t kt_get_u32(kt_rbuf *r)
