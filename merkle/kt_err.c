@@ -51,10 +51,22 @@ static const struct err_row err_table[] = {
 	{KT_ERR_CHECKPOINT_MALFORMED, "KT_ERR_CHECKPOINT_MALFORMED", "malformed checkpoint"},
 	{KT_ERR_CHECKPOINT_ORIGIN, "KT_ERR_CHECKPOINT_ORIGIN", "checkpoint has another origin"},
 	{KT_ERR_COSIG_MALFORMED, "KT_ERR_COSIG_MALFORMED", "malformed cosignature"},
+	{KT_ERR_NOTE_BAD_SIGNER_KEY, "KT_ERR_NOTE_BAD_SIGNER_KEY", "malformed signer key"},
 	{KT_ERR_COMMITMENT_MISMATCH, "KT_ERR_COMMITMENT_MISMATCH", "opening does not match the commitment"},
 	{KT_ERR_HISTORY_MISMATCH, "KT_ERR_HISTORY_MISMATCH", "history chain mismatch"},
 	{KT_ERR_VERSION_GAP, "KT_ERR_VERSION_GAP", "versions are not consecutive"},
 	{KT_ERR_LEAF_MISMATCH, "KT_ERR_LEAF_MISMATCH", "leaf fields disagree with the entry"},
+	{KT_ERR_DEVICE_EXISTS, "KT_ERR_DEVICE_EXISTS", "a device with this id already exists"},
+	{KT_ERR_STORAGE_FORMAT, "KT_ERR_STORAGE_FORMAT", "database has another on-disk format version"},
+	{KT_ERR_STORAGE_PRUNED, "KT_ERR_STORAGE_PRUNED", "version is older than the prune boundary"},
+	{KT_ERR_CONFIG_SYNTAX, "KT_ERR_CONFIG_SYNTAX", "config line is not 'name = value'"},
+	{KT_ERR_CONFIG_UNKNOWN, "KT_ERR_CONFIG_UNKNOWN", "unknown config option"},
+	{KT_ERR_CONFIG_VALUE, "KT_ERR_CONFIG_VALUE", "malformed config value"},
+	{KT_ERR_CONFIG_RANGE, "KT_ERR_CONFIG_RANGE", "config value out of range"},
+	{KT_ERR_CONFIG_DUPLICATE, "KT_ERR_CONFIG_DUPLICATE", "config option or value given twice"},
+	{KT_ERR_CONFIG_INVALID, "KT_ERR_CONFIG_INVALID", "inconsistent configuration"},
+	{KT_ERR_NET_LISTEN, "KT_ERR_NET_LISTEN", "cannot listen on the address"},
+	{KT_ERR_NET_STALE, "KT_ERR_NET_STALE", "call already completed or cancelled"},
 };
 
 static const struct err_row *err_find(int code)

@@ -77,14 +77,26 @@ typedef enum kt_err {
 	KT_ERR_CHECKPOINT_MALFORMED = -124, /* body is not a tlog-checkpoint */
 	KT_ERR_CHECKPOINT_ORIGIN = -125,/* checkpoint of another origin */
 	KT_ERR_COSIG_MALFORMED = -126,  /* malformed cosignature line */
+	KT_ERR_NOTE_BAD_SIGNER_KEY = -127, /* a malformed PRIVATE+KEY+... signer key string */
 
 	/* -140 .. -159: commitments, history, entries */
 	KT_ERR_COMMITMENT_MISMATCH = -140, /* opening does not open the commitment */
 	KT_ERR_HISTORY_MISMATCH = -141,    /* history chain does not reach the expected head */
 	KT_ERR_VERSION_GAP = -142,         /* versions are not consecutive */
 	KT_ERR_LEAF_MISMATCH = -143,       /* entry/leaf fields disagree */
+	KT_ERR_DEVICE_EXISTS = -144,       /* the account already has a device with this id */
 
 	/* -160 .. -199: server (ktd) */
+	KT_ERR_STORAGE_FORMAT = -160,      /* database has another on-disk format version */
+	KT_ERR_STORAGE_PRUNED = -161,      /* a read at a version older than the prune boundary */
+	KT_ERR_CONFIG_SYNTAX = -162,       /* a config line that is not `name = value` */
+	KT_ERR_CONFIG_UNKNOWN = -163,      /* an unknown config option */
+	KT_ERR_CONFIG_VALUE = -164,        /* a malformed config value (number, duration, ...) */
+	KT_ERR_CONFIG_RANGE = -165,        /* a config value outside the option's bounds */
+	KT_ERR_CONFIG_DUPLICATE = -166,    /* a scalar option set twice, a list value repeated */
+	KT_ERR_CONFIG_INVALID = -167,      /* options that contradict each other / required unset */
+	KT_ERR_NET_LISTEN = -168,          /* cannot listen on an address (in use, bad address, bad TLS credentials) */
+	KT_ERR_NET_STALE = -169,           /* a deferred-call handle that no longer names a pending call */
 	/* -200 .. -249: client (libkeytrail) */
 } kt_err;
 

@@ -1,0 +1,1024 @@
+/* kt_types.c — fixed encodings of keys, devices, values, provenance,
+ * update operations, signed messages, map leaves and log entries.
+ * Byte layouts: docs/protocol/types.md. */
+#include "kt_types.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#define DOMAIN_LEN(s) (sizeof(s) - 1)
+
+_Static_assert(DOMAIN_LEN(KT_DOMAIN_UPDATE) == 18, "update domain length");
+_Static_assert(DOMAIN_LEN(KT_DOMAIN_REGISTRAR_TOKEN) == 27, "token domain length");
+_Static_assert(DOMAIN_LEN(KT_DOMAIN_HISTORY_REQUEST) == 27, "history domain length");
+_Static_assert(KT_DEVICE_SPEC_MAX_BYTES == 646, "device spec size");
+_Static_assert(KT_DEVICE_MIN_BYTES == 79, "device min size");
+_Static_assert(KT_VALUE_MAX_BYTES == 167426, "value size");
+_Static_assert(KT_PROVENANCE_MAX_BYTES == 1283, "provenance size");
+_Static_assert(KT_UPDATE_MESSAGE_MAX_BYTES == 930, "update message size");
+_Static_assert(KT_MAP_LEAF_BYTES == 80, "map leaf size");
+_Static_assert(KT_LOG_ENTRY_UPDATE_BYTES == 153, "update entry size");
+_Static_assert(KT_LOG_ENTRY_HEARTBEAT_BYTES == 41, "heartbeat size");
+_Static_assert(KT_MAX_DEVICES_ENCODING <= UINT16_MAX, "count fits u16");
+_Static_assert(KT_REASON_MAX <= UINT16_MAX, "reason fits vec16");
+_Static_assert(KT_PUSH_ADDRESS_MAX <= UINT16_MAX, "push fits vec16");
+
+/* Sets the writer's sticky error (first one wins) and returns code. */
+static int wfail(kt_wbuf *w, int code)
+{
+	if (w->err == KT_OK)
+		w->err = code;
+	return code;
+}
+
+static void put_domain(kt_wbuf *w, const char *s, size_t n)
+{
+	kt_put_vec8(w, (const uint8_t *)s, n);
+}
+
+/* Checks a length against [min, max]: KT_ERR_BAD_LENGTH / KT_ERR_TOO_LARGE. */
+static int check_len(size_t n, size_t min, size_t max)
+{
+	if (n > max)
+		return KT_ERR_TOO_LARGE;
+	if (n < min)
+		return KT_ERR_BAD_LENGTH;
+	return KT_OK;
+}
+
+/* Copies a vecN body into dst (capacity checked by the getter's max). */
+static void copy_out(uint8_t *dst, size_t *dst_len, const uint8_t *p, size_t n)
+{
+	if (p != NULL && n != 0)
+		memcpy(dst, p, n);
+	*dst_len = p != NULL ? n : 0;
+}
+
+/* ---- text ------------------------------------------------------------ */
+
+/* Length of the UTF-8 sequence starting at p[0..len), or 0 if invalid. */
+static size_t utf8_seq(const uint8_t *p, size_t len)
+{
+	uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c >= 0x01 && c <= 0x7f)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0; /* U+0000, continuation byte, C0/C1, F5..FF */
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong 3-byte */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong 4-byte */
+	else if (c == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (n > len)
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+int kt_utf8_check(const uint8_t *p, size_t len)
+{
+	size_t off = 0, n;
+
+	while (off < len) {
+		n = utf8_seq(p + off, len - off);
+		if (n == 0)
+			return KT_ERR_BAD_UTF8;
+		off += n;
+	}
+	return KT_OK;
+}
+
+int kt_account_check(const uint8_t *account, size_t len)
+{
+	int r = check_len(len, KT_ACCOUNT_MIN, KT_ACCOUNT_MAX);
+
+	if (r != KT_OK)
+		return r;
+	return kt_utf8_check(account, len);
+}
+
+/* ---- keys and signatures --------------------------------------------- */
+
+static int sign_key_check(const kt_sign_key *k)
+{
+	return k->type == KT_SIGN_KEY_ED25519 ? KT_OK : KT_ERR_BAD_KEY_TYPE;
+}
+
+static int enc_key_check(const kt_enc_key *k)
+{
+	return k->type == KT_ENC_KEY_X25519 ? KT_OK : KT_ERR_BAD_KEY_TYPE;
+}
+
+static int signature_check(const kt_signature *s)
+{
+	return s->type == KT_SIG_ED25519 ? KT_OK : KT_ERR_BAD_KEY_TYPE;
+}
+
+static void put_sign_key(kt_wbuf *w, const kt_sign_key *k)
+{
+	kt_put_u8(w, k->type);
+	kt_put_fixed(w, k->pk, sizeof(k->pk));
+}
+
+static void put_enc_key(kt_wbuf *w, const kt_enc_key *k)
+{
+	kt_put_u8(w, k->type);
+	kt_put_fixed(w, k->pk, sizeof(k->pk));
+}
+
+static void put_signature(kt_wbuf *w, const kt_signature *s)
+{
+	kt_put_u8(w, s->type);
+	kt_put_fixed(w, s->sig, sizeof(s->sig));
+}
+
+/* The type byte decides the length, so an unknown type stops decoding. */
+static void get_sign_key(kt_rbuf *rb, kt_sign_key *k)
+{
+	k->type = kt_get_u8(rb);
+	if (sign_key_check(k) != KT_OK)
+		kt_rbuf_fail(rb, KT_ERR_BAD_KEY_TYPE);
+	kt_get_fixed(rb, k->pk, sizeof(k->pk));
+}
+
+static void get_enc_key(kt_rbuf *rb, kt_enc_key *k)
+{
+	k->type = kt_get_u8(rb);
+	if (enc_key_check(k) != KT_OK)
+		kt_rbuf_fail(rb, KT_ERR_BAD_KEY_TYPE);
+	kt_get_fixed(rb, k->pk, sizeof(k->pk));
+}
+
+static void get_signature(kt_rbuf *rb, kt_signature *s)
+{
+	s->type = kt_get_u8(rb);
+	if (signature_check(s) != KT_OK)
+		kt_rbuf_fail(rb, KT_ERR_BAD_KEY_TYPE);
+	kt_get_fixed(rb, s->sig, sizeof(s->sig));
+}
+
+int kt_sign_key_encode(kt_wbuf *w, const kt_sign_key *k)
+{
+	int r = sign_key_check(k);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_sign_key(w, k);
+	return kt_wbuf_error(w);
+}
+
+int kt_enc_key_encode(kt_wbuf *w, const kt_enc_key *k)
+{
+	int r = enc_key_check(k);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_enc_key(w, k);
+	return kt_wbuf_error(w);
+}
+
+int kt_signature_encode(kt_wbuf *w, const kt_signature *s)
+{
+	int r = signature_check(s);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_signature(w, s);
+	return kt_wbuf_error(w);
+}
+
+int kt_sign_key_decode(kt_sign_key *k, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	int r;
+
+	kt_rbuf_init(&rb, p, len);
+	get_sign_key(&rb, k);
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(k, 0, sizeof(*k));
+	return r;
+}
+
+int kt_enc_key_decode(kt_enc_key *k, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	int r;
+
+	kt_rbuf_init(&rb, p, len);
+	get_enc_key(&rb, k);
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(k, 0, sizeof(*k));
+	return r;
+}
+
+int kt_signature_decode(kt_signature *s, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	int r;
+
+	kt_rbuf_init(&rb, p, len);
+	get_signature(&rb, s);
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(s, 0, sizeof(*s));
+	return r;
+}
+
+/* 1 if the little-endian 255-bit value in b (bit 255 masked off) is below
+ * p = 2^255 - 19. */
+static int below_p(const uint8_t b[32])
+{
+	size_t i;
+
+	if ((b[31] & 0x7f) != 0x7f)
+		return 1;
+	for (i = 30; i >= 1; i--)
+		if (b[i] != 0xff)
+			return 1;
+	return b[0] < 0xed;
+}
+
+int kt_sign_key_validate(const kt_sign_key *k)
+{
+	int r = sign_key_check(k);
+
+	if (r != KT_OK)
+		return r;
+	/* y must be canonical; libsodium's check below covers on-curve, the
+	 * prime-order subgroup and small order (which includes the identity and
+	 * the x = 0 "negative zero" encodings). */
+	if (!below_p(k->pk))
+		return KT_ERR_BAD_KEY;
+	if (crypto_core_ed25519_is_valid_point(k->pk) != 1)
+		return KT_ERR_BAD_KEY;
+	return KT_OK;
+}
+
+/* A fixed, public scalar: X25519 clamps it to a multiple of the cofactor 8,
+ * so any point of order dividing 8 is sent to the all-zero output, which
+ * crypto_scalarmult reports as -1. */
+static const uint8_t low_order_probe_scalar[32] = {
+	0x6b, 0x74, 0x2f, 0x76, 0x31, 0x2f, 0x78, 0x32,
+	0x35, 0x35, 0x31, 0x39, 0x2d, 0x70, 0x72, 0x6f,
+	0x62, 0x65, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+};
+
+int kt_enc_key_validate(const kt_enc_key *k)
+{
+	uint8_t q[crypto_scalarmult_BYTES];
+	int r = enc_key_check(k);
+
+	if (r != KT_OK)
+		return r;
+	if (sodium_is_zero(k->pk, sizeof(k->pk)))
+		return KT_ERR_BAD_KEY;
+	/* Canonical u: the top bit clear and u < p. */
+	if ((k->pk[31] & 0x80) != 0 || !below_p(k->pk))
+		return KT_ERR_BAD_KEY;
+	r = crypto_scalarmult(q, low_order_probe_scalar, k->pk) == 0 ?
+		KT_OK : KT_ERR_BAD_KEY;
+	sodium_memzero(q, sizeof(q));
+	return r;
+}
+
+int kt_sig_sign(kt_signature *sig, const uint8_t sk[KT_ED25519_SK_BYTES],
+		const uint8_t *msg, size_t len)
+{
+	static const uint8_t empty = 0;
+
+	sig->type = KT_SIG_ED25519;
+	if (crypto_sign_detached(sig->sig, NULL, msg != NULL ? msg : &empty, len,
+				 sk) != 0) {
+		memset(sig, 0, sizeof(*sig));
+		return KT_ERR_INTERNAL;
+	}
+	return KT_OK;
+}
+
+int kt_sig_verify(const kt_sign_key *pk, const kt_signature *sig,
+		  const uint8_t *msg, size_t len)
+{
+	static const uint8_t empty = 0;
+	int r;
+
+	if (sign_key_check(pk) != KT_OK || signature_check(sig) != KT_OK)
+		return KT_ERR_BAD_KEY_TYPE;
+	r = kt_sign_key_validate(pk);
+	if (r != KT_OK)
+		return r;
+	if (crypto_sign_verify_detached(sig->sig, msg != NULL ? msg : &empty,
+					len, pk->pk) != 0)
+		return KT_ERR_BAD_SIGNATURE;
+	return KT_OK;
+}
+
+/* ---- devices ---------------------------------------------------------- */
+
+int kt_device_id_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = n != 0 ? memcmp(a, b, n) : 0; /* public ids: memcmp is fine */
+
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	if (alen == blen)
+		return 0;
+	return alen < blen ? -1 : 1;
+}
+
+static int kind_ok(uint8_t kind)
+{
+	return kind >= KT_DEVICE_PRIMARY && kind <= KT_DEVICE_OTHER;
+}
+
+/* Everything the encoder needs to hold, keys' type bytes included. */
+static int device_check(const kt_device *d)
+{
+	int r = check_len(d->id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+
+	if (r == KT_OK)
+		r = check_len(d->push_len, 0, KT_PUSH_ADDRESS_MAX);
+	if (r == KT_OK)
+		r = sign_key_check(&d->sign_pk);
+	if (r == KT_OK)
+		r = enc_key_check(&d->enc_pk);
+	if (r == KT_OK && !kind_ok(d->kind))
+		r = KT_ERR_BAD_TYPE;
+	return r;
+}
+
+static void put_device(kt_wbuf *w, const kt_device *d, int with_time)
+{
+	kt_put_vec8(w, d->id, d->id_len);
+	put_sign_key(w, &d->sign_pk);
+	put_enc_key(w, &d->enc_pk);
+	kt_put_vec16(w, d->push, d->push_len);
+	kt_put_u8(w, d->kind);
+	if (with_time)
+		kt_put_u64(w, d->added_at_ms);
+}
+
+static void get_device(kt_rbuf *rb, kt_device *d, int with_time)
+{
+	const uint8_t *p;
+	size_t n;
+
+	memset(d, 0, sizeof(*d));
+	p = kt_get_vec8(rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
+	copy_out(d->id, &d->id_len, p, n);
+	get_sign_key(rb, &d->sign_pk);
+	get_enc_key(rb, &d->enc_pk);
+	p = kt_get_vec16(rb, 0, KT_PUSH_ADDRESS_MAX, &n);
+	copy_out(d->push, &d->push_len, p, n);
+	d->kind = kt_get_u8(rb);
+	if (!kind_ok(d->kind))
+		kt_rbuf_fail(rb, KT_ERR_BAD_TYPE);
+	if (with_time)
+		d->added_at_ms = kt_get_u64(rb);
+}
+
+static int device_encode(kt_wbuf *w, const kt_device *d, int with_time)
+{
+	int r = device_check(d);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_device(w, d, with_time);
+	return kt_wbuf_error(w);
+}
+
+static int device_decode(kt_device *d, const uint8_t *p, size_t len, int with_time)
+{
+	kt_rbuf rb;
+	int r;
+
+	kt_rbuf_init(&rb, p, len);
+	get_device(&rb, d, with_time);
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(d, 0, sizeof(*d));
+	return r;
+}
+
+int kt_device_encode(kt_wbuf *w, const kt_device *d)
+{
+	return device_encode(w, d, 1);
+}
+
+int kt_device_decode(kt_device *d, const uint8_t *p, size_t len)
+{
+	return device_decode(d, p, len, 1);
+}
+
+int kt_device_spec_encode(kt_wbuf *w, const kt_device *d)
+{
+	return device_encode(w, d, 0);
+}
+
+int kt_device_spec_decode(kt_device *d, const uint8_t *p, size_t len)
+{
+	return device_decode(d, p, len, 0);
+}
+
+int kt_device_validate(const kt_device *d)
+{
+	int r = device_check(d);
+
+	if (r == KT_OK)
+		r = kt_sign_key_validate(&d->sign_pk);
+	if (r == KT_OK)
+		r = kt_enc_key_validate(&d->enc_pk);
+	return r;
+}
+
+/* ---- account values --------------------------------------------------- */
+
+void kt_account_value_init(kt_account_value *v)
+{
+	v->devices = NULL;
+	v->count = 0;
+}
+
+void kt_account_value_free(kt_account_value *v)
+{
+	if (v == NULL)
+		return;
+	free(v->devices);
+	kt_account_value_init(v);
+}
+
+int kt_account_value_copy(kt_account_value *dst, const kt_account_value *src)
+{
+	kt_account_value_init(dst);
+	if (src->count > KT_MAX_DEVICES_ENCODING)
+		return KT_ERR_TOO_LARGE;
+	if (src->count == 0)
+		return KT_OK;
+	dst->devices = malloc(src->count * sizeof(kt_device));
+	if (dst->devices == NULL)
+		return KT_ERR_NOMEM;
+	memcpy(dst->devices, src->devices, src->count * sizeof(kt_device));
+	dst->count = src->count;
+	return KT_OK;
+}
+
+/* Count cap, each device's structure, strictly ascending ids. */
+static int value_check(const kt_account_value *v)
+{
+	size_t i;
+	int r;
+
+	if (v->count > KT_MAX_DEVICES_ENCODING)
+		return KT_ERR_TOO_LARGE;
+	for (i = 0; i < v->count; i++) {
+		r = device_check(&v->devices[i]);
+		if (r != KT_OK)
+			return r;
+		if (i > 0 && kt_device_id_cmp(v->devices[i - 1].id,
+					      v->devices[i - 1].id_len,
+					      v->devices[i].id,
+					      v->devices[i].id_len) >= 0)
+			return KT_ERR_NONCANONICAL;
+	}
+	return KT_OK;
+}
+
+int kt_account_value_encode(kt_wbuf *w, const kt_account_value *v)
+{
+	size_t i;
+	int r = value_check(v);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	kt_put_u16(w, (uint16_t)v->count);
+	for (i = 0; i < v->count; i++)
+		put_device(w, &v->devices[i], 1);
+	return kt_wbuf_error(w);
+}
+
+int kt_account_value_decode(kt_account_value *v, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	kt_device *devs = NULL;
+	size_t count, i;
+	int r;
+
+	kt_account_value_init(v);
+	kt_rbuf_init(&rb, p, len);
+	count = kt_get_u16(&rb);
+	if (count > KT_MAX_DEVICES_ENCODING)
+		kt_rbuf_fail(&rb, KT_ERR_TOO_LARGE);
+	/* Never allocate more devices than the remaining bytes could hold. */
+	else if (count > kt_rbuf_remaining(&rb) / KT_DEVICE_MIN_BYTES)
+		kt_rbuf_fail(&rb, KT_ERR_TRUNCATED);
+	if (rb.err == KT_OK && count > 0) {
+		devs = calloc(count, sizeof(kt_device));
+		if (devs == NULL)
+			kt_rbuf_fail(&rb, KT_ERR_NOMEM);
+	}
+	for (i = 0; i < count && rb.err == KT_OK; i++) {
+		get_device(&rb, &devs[i], 1);
+		if (rb.err == KT_OK && i > 0 &&
+		    kt_device_id_cmp(devs[i - 1].id, devs[i - 1].id_len,
+				     devs[i].id, devs[i].id_len) >= 0)
+			kt_rbuf_fail(&rb, KT_ERR_NONCANONICAL);
+	}
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		goto out;
+	v->devices = devs;
+	v->count = count;
+	devs = NULL;
+out:
+	free(devs);
+	return r;
+}
+
+int kt_account_value_validate(const kt_account_value *v)
+{
+	size_t i;
+	int r = value_check(v);
+
+	for (i = 0; r == KT_OK && i < v->count; i++)
+		r = kt_device_validate(&v->devices[i]);
+	return r;
+}
+
+/* Position of id in v, or the insertion point with *found = 0. */
+static size_t value_search(const kt_account_value *v, const uint8_t *id,
+			   size_t id_len, int *found)
+{
+	size_t i;
+	int c;
+
+	*found = 0;
+	for (i = 0; i < v->count; i++) {
+		c = kt_device_id_cmp(v->devices[i].id, v->devices[i].id_len, id, id_len);
+		if (c == 0)
+			*found = 1;
+		if (c >= 0)
+			break;
+	}
+	return i;
+}
+
+const kt_device *kt_account_value_find(const kt_account_value *v,
+				       const uint8_t *id, size_t id_len)
+{
+	int found;
+	size_t i = value_search(v, id, id_len, &found);
+
+	return found ? &v->devices[i] : NULL;
+}
+
+int kt_account_value_add(kt_account_value *v, const kt_device *d, size_t max_devices)
+{
+	kt_device *devs;
+	size_t i, cap = max_devices < KT_MAX_DEVICES_ENCODING ?
+			max_devices : KT_MAX_DEVICES_ENCODING;
+	int found, r = device_check(d);
+
+	if (r != KT_OK)
+		return r;
+	i = value_search(v, d->id, d->id_len, &found);
+	if (found)
+		return KT_ERR_DEVICE_EXISTS;
+	if (v->count >= cap)
+		return KT_ERR_TOO_LARGE;
+	devs = realloc(v->devices, (v->count + 1) * sizeof(kt_device));
+	if (devs == NULL)
+		return KT_ERR_NOMEM;
+	memmove(&devs[i + 1], &devs[i], (v->count - i) * sizeof(kt_device));
+	devs[i] = *d;
+	v->devices = devs;
+	v->count++;
+	return KT_OK;
+}
+
+int kt_account_value_remove(kt_account_value *v, const uint8_t *id, size_t id_len)
+{
+	int found;
+	size_t i = value_search(v, id, id_len, &found);
+
+	if (!found)
+		return KT_ERR_NOT_FOUND;
+	memmove(&v->devices[i], &v->devices[i + 1],
+		(v->count - i - 1) * sizeof(kt_device));
+	v->count--;
+	if (v->count == 0)
+		kt_account_value_free(v);
+	return KT_OK;
+}
+
+int kt_account_value_set_push(kt_account_value *v, const uint8_t *id,
+			      size_t id_len, const uint8_t *push, size_t push_len)
+{
+	int found;
+	size_t i;
+	kt_device *d;
+
+	if (push_len > KT_PUSH_ADDRESS_MAX)
+		return KT_ERR_TOO_LARGE;
+	i = value_search(v, id, id_len, &found);
+	if (!found)
+		return KT_ERR_NOT_FOUND;
+	d = &v->devices[i];
+	if (push_len != 0)
+		memcpy(d->push, push, push_len);
+	memset(d->push + push_len, 0, sizeof(d->push) - push_len);
+	d->push_len = push_len;
+	return KT_OK;
+}
+
+/* ---- provenance ------------------------------------------------------- */
+
+static int provenance_check(const kt_provenance *pv)
+{
+	int r;
+
+	switch (pv->type) {
+	case KT_PROV_DEVICE:
+		r = check_len(pv->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+		return r != KT_OK ? r : signature_check(&pv->sig);
+	case KT_PROV_REGISTRAR:
+		r = sign_key_check(&pv->registrar_pk);
+		return r != KT_OK ? r : signature_check(&pv->sig);
+	case KT_PROV_OPERATOR:
+		r = check_len(pv->reason_len, KT_REASON_MIN, KT_REASON_MAX);
+		if (r == KT_OK)
+			r = check_len(pv->label_len, 0, KT_OPERATOR_LABEL_MAX);
+		if (r == KT_OK)
+			r = kt_utf8_check(pv->reason, pv->reason_len);
+		if (r == KT_OK)
+			r = kt_utf8_check(pv->label, pv->label_len);
+		return r;
+	default:
+		return KT_ERR_BAD_TYPE;
+	}
+}
+
+int kt_provenance_encode(kt_wbuf *w, const kt_provenance *pv)
+{
+	int r = provenance_check(pv);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	kt_put_u8(w, pv->type);
+	switch (pv->type) {
+	case KT_PROV_DEVICE:
+		kt_put_vec8(w, pv->device_id, pv->device_id_len);
+		put_signature(w, &pv->sig);
+		break;
+	case KT_PROV_REGISTRAR:
+		put_sign_key(w, &pv->registrar_pk);
+		kt_put_u64(w, pv->expiry_ms);
+		put_signature(w, &pv->sig);
+		break;
+	default: /* KT_PROV_OPERATOR, checked above */
+		kt_put_vec16(w, pv->reason, pv->reason_len);
+		kt_put_vec8(w, pv->label, pv->label_len);
+		break;
+	}
+	return kt_wbuf_error(w);
+}
+
+static void get_text16(kt_rbuf *rb, uint8_t *dst, size_t *dst_len,
+		       size_t min, size_t max)
+{
+	size_t n;
+	const uint8_t *p = kt_get_vec16(rb, min, max, &n);
+
+	copy_out(dst, dst_len, p, n);
+	if (kt_utf8_check(dst, *dst_len) != KT_OK)
+		kt_rbuf_fail(rb, KT_ERR_BAD_UTF8);
+}
+
+static void get_text8(kt_rbuf *rb, uint8_t *dst, size_t *dst_len,
+		      size_t min, size_t max)
+{
+	size_t n;
+	const uint8_t *p = kt_get_vec8(rb, min, max, &n);
+
+	copy_out(dst, dst_len, p, n);
+	if (kt_utf8_check(dst, *dst_len) != KT_OK)
+		kt_rbuf_fail(rb, KT_ERR_BAD_UTF8);
+}
+
+int kt_provenance_decode(kt_provenance *pv, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	const uint8_t *q;
+	size_t n;
+	int r;
+
+	memset(pv, 0, sizeof(*pv));
+	kt_rbuf_init(&rb, p, len);
+	pv->type = kt_get_u8(&rb);
+	switch (pv->type) {
+	case KT_PROV_DEVICE:
+		q = kt_get_vec8(&rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
+		copy_out(pv->device_id, &pv->device_id_len, q, n);
+		get_signature(&rb, &pv->sig);
+		break;
+	case KT_PROV_REGISTRAR:
+		get_sign_key(&rb, &pv->registrar_pk);
+		pv->expiry_ms = kt_get_u64(&rb);
+		get_signature(&rb, &pv->sig);
+		break;
+	case KT_PROV_OPERATOR:
+		get_text16(&rb, pv->reason, &pv->reason_len, KT_REASON_MIN, KT_REASON_MAX);
+		get_text8(&rb, pv->label, &pv->label_len, 0, KT_OPERATOR_LABEL_MAX);
+		break;
+	default:
+		kt_rbuf_fail(&rb, KT_ERR_BAD_TYPE); /* no-op if already truncated */
+		break;
+	}
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(pv, 0, sizeof(*pv));
+	return r;
+}
+
+/* ---- update operations ------------------------------------------------ */
+
+static int op_check(const kt_update_op *op)
+{
+	int r;
+
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		return device_check(&op->device);
+	case KT_OP_REMOVE_DEVICE:
+		return check_len(op->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+	case KT_OP_SET_PUSH:
+		r = check_len(op->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+		return r != KT_OK ? r : check_len(op->push_len, 0, KT_PUSH_ADDRESS_MAX);
+	default:
+		return KT_ERR_BAD_TYPE;
+	}
+}
+
+/* Writes a checked op. */
+static void put_op(kt_wbuf *w, const kt_update_op *op)
+{
+	kt_put_u8(w, op->op);
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		put_device(w, &op->device, 0);
+		break;
+	case KT_OP_REMOVE_DEVICE:
+		kt_put_vec8(w, op->device_id, op->device_id_len);
+		break;
+	default: /* KT_OP_SET_PUSH */
+		kt_put_vec8(w, op->device_id, op->device_id_len);
+		kt_put_vec16(w, op->push, op->push_len);
+		break;
+	}
+}
+
+int kt_update_op_encode(kt_wbuf *w, const kt_update_op *op)
+{
+	int r = op_check(op);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_op(w, op);
+	return kt_wbuf_error(w);
+}
+
+int kt_update_op_decode(kt_update_op *op, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	const uint8_t *q;
+	size_t n;
+	int r;
+
+	memset(op, 0, sizeof(*op));
+	kt_rbuf_init(&rb, p, len);
+	op->op = kt_get_u8(&rb);
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		get_device(&rb, &op->device, 0);
+		break;
+	case KT_OP_REMOVE_DEVICE:
+	case KT_OP_SET_PUSH:
+		q = kt_get_vec8(&rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
+		copy_out(op->device_id, &op->device_id_len, q, n);
+		if (op->op == KT_OP_SET_PUSH) {
+			q = kt_get_vec16(&rb, 0, KT_PUSH_ADDRESS_MAX, &n);
+			copy_out(op->push, &op->push_len, q, n);
+		}
+		break;
+	default:
+		kt_rbuf_fail(&rb, KT_ERR_BAD_TYPE);
+		break;
+	}
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(op, 0, sizeof(*op));
+	return r;
+}
+
+/* ---- signed messages -------------------------------------------------- */
+
+int kt_update_message(kt_wbuf *w, const uint8_t *account, size_t account_len,
+		      const kt_update_op *op, uint64_t expected_version)
+{
+	int r = kt_account_check(account, account_len);
+
+	if (r == KT_OK)
+		r = op_check(op);
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_domain(w, KT_DOMAIN_UPDATE, DOMAIN_LEN(KT_DOMAIN_UPDATE));
+	kt_put_vec8(w, account, account_len);
+	put_op(w, op);
+	kt_put_u64(w, expected_version);
+	return kt_wbuf_error(w);
+}
+
+int kt_registrar_token_message(kt_wbuf *w, const uint8_t *account,
+			       size_t account_len, const kt_sign_key *device_pk,
+			       uint64_t expiry_ms)
+{
+	int r = kt_account_check(account, account_len);
+
+	if (r == KT_OK)
+		r = sign_key_check(device_pk);
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_domain(w, KT_DOMAIN_REGISTRAR_TOKEN, DOMAIN_LEN(KT_DOMAIN_REGISTRAR_TOKEN));
+	kt_put_vec8(w, account, account_len);
+	put_sign_key(w, device_pk);
+	kt_put_u64(w, expiry_ms);
+	return kt_wbuf_error(w);
+}
+
+int kt_history_request_message(kt_wbuf *w, const uint8_t *account,
+			       size_t account_len, uint64_t from_version,
+			       uint64_t timestamp_ms, const uint8_t *device_id,
+			       size_t device_id_len)
+{
+	int r = kt_account_check(account, account_len);
+
+	if (r == KT_OK)
+		r = check_len(device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_domain(w, KT_DOMAIN_HISTORY_REQUEST, DOMAIN_LEN(KT_DOMAIN_HISTORY_REQUEST));
+	kt_put_vec8(w, account, account_len);
+	kt_put_u64(w, from_version);
+	kt_put_u64(w, timestamp_ms);
+	kt_put_vec8(w, device_id, device_id_len);
+	return kt_wbuf_error(w);
+}
+
+/* Verifies sig over the bytes written so far into w (or w's error); frees w. */
+static int verify_built(kt_wbuf *w, int built, const kt_sign_key *pk,
+			const kt_signature *sig)
+{
+	int r = built;
+
+	if (r == KT_OK)
+		r = kt_sig_verify(pk, sig, w->data, w->len);
+	kt_wbuf_free(w);
+	return r;
+}
+
+int kt_update_verify(const kt_sign_key *pk, const kt_signature *sig,
+		     const uint8_t *account, size_t account_len,
+		     const kt_update_op *op, uint64_t expected_version)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+	return verify_built(&w, kt_update_message(&w, account, account_len, op,
+						  expected_version), pk, sig);
+}
+
+int kt_registrar_token_verify(const kt_sign_key *registrar_pk,
+			      const kt_signature *sig, const uint8_t *account,
+			      size_t account_len, const kt_sign_key *device_pk,
+			      uint64_t expiry_ms)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	return verify_built(&w, kt_registrar_token_message(&w, account, account_len,
+							   device_pk, expiry_ms),
+			    registrar_pk, sig);
+}
+
+int kt_history_request_verify(const kt_sign_key *pk, const kt_signature *sig,
+			      const uint8_t *account, size_t account_len,
+			      uint64_t from_version, uint64_t timestamp_ms,
+			      const uint8_t *device_id, size_t device_id_len)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_HISTORY_REQUEST_MESSAGE_MAX_BYTES);
+	return verify_built(&w, kt_history_request_message(&w, account, account_len,
+							   from_version, timestamp_ms,
+							   device_id, device_id_len),
+			    pk, sig);
+}
+
+/* ---- map leaf and log entries ---------------------------------------- */
+
+void kt_map_leaf_bytes(uint8_t out[KT_MAP_LEAF_BYTES], const kt_map_leaf *leaf)
+{
+	kt_store_u64be(out, leaf->version);
+	kt_store_u64be(out + 8, leaf->log_index);
+	memcpy(out + 16, leaf->commitment, KT_COMMITMENT_BYTES);
+	memcpy(out + 48, leaf->history, 32);
+}
+
+static void get_map_leaf(kt_rbuf *rb, kt_map_leaf *leaf)
+{
+	leaf->version = kt_get_u64(rb);
+	leaf->log_index = kt_get_u64(rb);
+	kt_get_fixed(rb, leaf->commitment, sizeof(leaf->commitment));
+	kt_get_fixed(rb, leaf->history, sizeof(leaf->history));
+}
+
+int kt_map_leaf_encode(kt_wbuf *w, const kt_map_leaf *leaf)
+{
+	uint8_t b[KT_MAP_LEAF_BYTES];
+
+	kt_map_leaf_bytes(b, leaf);
+	kt_put_fixed(w, b, sizeof(b));
+	return kt_wbuf_error(w);
+}
+
+int kt_map_leaf_decode(kt_map_leaf *leaf, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	int r;
+
+	kt_rbuf_init(&rb, p, len);
+	get_map_leaf(&rb, leaf);
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(leaf, 0, sizeof(*leaf));
+	return r;
+}
+
+int kt_log_entry_encode(kt_wbuf *w, const kt_log_entry *e)
+{
+	if (e->type != KT_ENTRY_UPDATE && e->type != KT_ENTRY_HEARTBEAT)
+		return wfail(w, KT_ERR_BAD_TYPE);
+	kt_put_u8(w, e->type);
+	kt_put_u64(w, e->timestamp_ms);
+	if (e->type == KT_ENTRY_UPDATE) {
+		kt_put_fixed(w, e->index, sizeof(e->index));
+		if (kt_map_leaf_encode(w, &e->leaf) != KT_OK)
+			return kt_wbuf_error(w);
+	}
+	kt_put_fixed(w, e->map_root, sizeof(e->map_root));
+	return kt_wbuf_error(w);
+}
+
+int kt_log_entry_decode(kt_log_entry *e, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	kt_rbuf_init(&rb, p, len);
+	e->type = kt_get_u8(&rb);
+	if (e->type != KT_ENTRY_UPDATE && e->type != KT_ENTRY_HEARTBEAT)
+		kt_rbuf_fail(&rb, KT_ERR_BAD_TYPE);
+	e->timestamp_ms = kt_get_u64(&rb);
+	if (e->type == KT_ENTRY_UPDATE) {
+		kt_get_fixed(&rb, e->index, sizeof(e->index));
+		get_map_leaf(&rb, &e->leaf);
+	}
+	kt_get_fixed(&rb, e->map_root, sizeof(e->map_root));
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(e, 0, sizeof(*e));
+	return r;
+}

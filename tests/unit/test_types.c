@@ -1,0 +1,1497 @@
+/*
+ * test_types.c — the fixed encodings (kt_types.h) and commitments / history
+ * (kt_commit.h).
+ *
+ * The vector tests rebuild every structure from the inputs written in
+ * tests/vectors/keytrail/encodings.json (keys re-derived from their seeds,
+ * signatures re-computed) and compare every output byte with the committed
+ * file: a silent change of any encoding fails here.  Every positive check has
+ * a forgery twin that must fail.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "kt_commit.h"
+#include "kt_json.h"
+#include "kt_types.h"
+
+#define VECTORS KT_TEST_VECTORS "/keytrail/encodings.json"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static kt_json *load_vectors(void)
+{
+	kt_json *j = kt_json_load(VECTORS);
+
+	assert_non_null(j);
+	return j;
+}
+
+static const kt_json *get(const kt_json *o, const char *key)
+{
+	const kt_json *m = kt_json_get(o, key);
+
+	if (m == NULL)
+		fail_msg("vector member %s missing", key);
+	return m;
+}
+
+/* Hex member into a fixed buffer of exactly n bytes. */
+static void hex_fixed(const kt_json *o, const char *key, uint8_t *out, size_t n)
+{
+	size_t len;
+	uint8_t *b = kt_json_hex(get(o, key), &len);
+
+	assert_int_equal(len, n);
+	memcpy(out, b, n);
+	free(b);
+}
+
+/* Hex member into a buffer of at most max bytes; returns the length. */
+static size_t hex_var(const kt_json *o, const char *key, uint8_t *out, size_t max)
+{
+	size_t len;
+	uint8_t *b = kt_json_hex(get(o, key), &len);
+
+	assert_true(len <= max);
+	if (len != 0)
+		memcpy(out, b, len);
+	free(b);
+	return len;
+}
+
+static uint64_t u64(const kt_json *o, const char *key)
+{
+	return kt_json_u64(get(o, key));
+}
+
+/* Asserts that w holds exactly the hex member key of o; frees w. */
+static void expect_wbuf(kt_wbuf *w, int r, const kt_json *o, const char *key)
+{
+	size_t len;
+	uint8_t *want = kt_json_hex(get(o, key), &len);
+
+	assert_int_equal(r, KT_OK);
+	assert_int_equal(w->len, len);
+	if (len != 0)
+		assert_memory_equal(w->data, want, len);
+	free(want);
+	kt_wbuf_free(w);
+}
+
+static void expect_bytes(const uint8_t *p, size_t n, const kt_json *o, const char *key)
+{
+	size_t len;
+	uint8_t *want = kt_json_hex(get(o, key), &len);
+
+	assert_int_equal(n, len);
+	assert_memory_equal(p, want, len);
+	free(want);
+}
+
+static void sign_key_from(const kt_json *o, const char *key, kt_sign_key *k)
+{
+	uint8_t b[KT_SIGN_KEY_BYTES];
+
+	hex_fixed(o, key, b, sizeof(b));
+	assert_int_equal(kt_sign_key_decode(k, b, sizeof(b)), KT_OK);
+}
+
+static void sig_from(const kt_json *o, const char *key, kt_signature *s)
+{
+	uint8_t b[KT_SIGNATURE_BYTES];
+
+	hex_fixed(o, key, b, sizeof(b));
+	assert_int_equal(kt_signature_decode(s, b, sizeof(b)), KT_OK);
+}
+
+static void device_from(const kt_json *o, kt_device *d, int with_time)
+{
+	uint8_t b[KT_ENC_KEY_BYTES];
+
+	memset(d, 0, sizeof(*d));
+	d->id_len = hex_var(o, "id", d->id, sizeof(d->id));
+	sign_key_from(o, "sign_key", &d->sign_pk);
+	hex_fixed(o, "enc_key", b, sizeof(b));
+	assert_int_equal(kt_enc_key_decode(&d->enc_pk, b, sizeof(b)), KT_OK);
+	d->push_len = hex_var(o, "push", d->push, sizeof(d->push));
+	d->kind = (uint8_t)u64(o, "kind");
+	if (with_time)
+		d->added_at_ms = u64(o, "added_at_ms");
+}
+
+/* Secret key of a named test key, re-derived from its seed in the file;
+ * checks the derived public keys against the file. */
+static void key_by_name(const kt_json *j, const char *name,
+			uint8_t sk[KT_ED25519_SK_BYTES], kt_sign_key *pk)
+{
+	const kt_json *keys = get(j, "keys");
+	size_t i;
+
+	for (i = 0; i < kt_json_len(keys); i++) {
+		const kt_json *k = kt_json_at(keys, i);
+		uint8_t seed[32], derived[32];
+
+		if (strcmp(get(k, "name")->text, name) != 0)
+			continue;
+		hex_fixed(k, "ed25519_seed", seed, sizeof(seed));
+		assert_int_equal(crypto_sign_seed_keypair(derived, sk, seed), 0);
+		sign_key_from(k, "sign_key", pk);
+		assert_memory_equal(derived, pk->pk, 32);
+		return;
+	}
+	fail_msg("no key %s", name);
+}
+
+static int encode_value(kt_wbuf *w, const kt_account_value *v)
+{
+	kt_wbuf_init(w, KT_VALUE_MAX_BYTES);
+	return kt_account_value_encode(w, v);
+}
+
+/* ---- vector tests --------------------------------------------------------- */
+
+static void test_vector_keys(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *keys = get(j, "keys");
+	size_t i;
+
+	(void)state;
+	assert_int_equal(kt_json_len(keys), 3);
+	for (i = 0; i < kt_json_len(keys); i++) {
+		const kt_json *k = kt_json_at(keys, i);
+		uint8_t sk[KT_ED25519_SK_BYTES], secret[32], pub[32];
+		kt_sign_key pk;
+		kt_enc_key ek;
+		uint8_t b[KT_ENC_KEY_BYTES];
+
+		key_by_name(j, get(k, "name")->text, sk, &pk);
+		assert_int_equal(kt_sign_key_validate(&pk), KT_OK);
+		if (kt_json_get(k, "x25519_secret") == NULL)
+			continue;
+		hex_fixed(k, "x25519_secret", secret, sizeof(secret));
+		assert_int_equal(crypto_scalarmult_base(pub, secret), 0);
+		hex_fixed(k, "enc_key", b, sizeof(b));
+		assert_int_equal(kt_enc_key_decode(&ek, b, sizeof(b)), KT_OK);
+		assert_memory_equal(ek.pk, pub, 32);
+		assert_int_equal(kt_enc_key_validate(&ek), KT_OK);
+	}
+	kt_json_free(j);
+}
+
+static void check_device_vector(const kt_json *o)
+{
+	kt_device d, back;
+	kt_wbuf w;
+	size_t len;
+	uint8_t *enc;
+
+	device_from(o, &d, 1);
+	assert_int_equal(kt_device_validate(&d), KT_OK);
+	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES);
+	expect_wbuf(&w, kt_device_encode(&w, &d), o, "encoding");
+	kt_wbuf_init(&w, KT_DEVICE_SPEC_MAX_BYTES);
+	expect_wbuf(&w, kt_device_spec_encode(&w, &d), o, "spec_encoding");
+
+	enc = kt_json_hex(get(o, "encoding"), &len);
+	assert_int_equal(kt_device_decode(&back, enc, len), KT_OK);
+	assert_memory_equal(&back, &d, sizeof(d));
+	free(enc);
+	enc = kt_json_hex(get(o, "spec_encoding"), &len);
+	assert_int_equal(kt_device_spec_decode(&back, enc, len), KT_OK);
+	assert_int_equal(back.added_at_ms, 0);
+	back.added_at_ms = d.added_at_ms;
+	assert_memory_equal(&back, &d, sizeof(d));
+	free(enc);
+}
+
+static void test_vector_device_and_value(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *val = get(j, "value");
+	const kt_json *devs = get(val, "devices");
+	kt_account_value v, back;
+	kt_wbuf w;
+	size_t i, len;
+	uint8_t *enc;
+
+	(void)state;
+	check_device_vector(get(j, "device"));
+	kt_account_value_init(&v);
+	assert_int_equal(kt_json_len(devs), 2);
+	for (i = 0; i < kt_json_len(devs); i++) {
+		kt_device d;
+
+		check_device_vector(kt_json_at(devs, i));
+		device_from(kt_json_at(devs, i), &d, 1);
+		assert_int_equal(kt_account_value_add(&v, &d, KT_DEFAULT_MAX_DEVICES), KT_OK);
+	}
+	expect_wbuf(&w, encode_value(&w, &v), val, "encoding");
+	enc = kt_json_hex(get(val, "encoding"), &len);
+	assert_int_equal(kt_account_value_decode(&back, enc, len), KT_OK);
+	assert_int_equal(back.count, 2);
+	assert_memory_equal(back.devices, v.devices, 2 * sizeof(kt_device));
+	assert_int_equal(kt_account_value_validate(&back), KT_OK);
+	free(enc);
+	kt_account_value_free(&back);
+	kt_account_value_free(&v);
+	kt_json_free(j);
+}
+
+static void test_vector_provenance(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *arr = get(j, "provenance");
+	size_t i, len;
+
+	(void)state;
+	assert_int_equal(kt_json_len(arr), 3);
+	for (i = 0; i < kt_json_len(arr); i++) {
+		const kt_json *o = kt_json_at(arr, i);
+		kt_provenance pv, back;
+		kt_wbuf w;
+		uint8_t *enc, *msg;
+		uint8_t sk[KT_ED25519_SK_BYTES];
+		kt_sign_key signer;
+
+		memset(&pv, 0, sizeof(pv));
+		pv.type = (uint8_t)u64(o, "type");
+		if (pv.type == KT_PROV_DEVICE) {
+			pv.device_id_len = hex_var(o, "device_id", pv.device_id,
+						   sizeof(pv.device_id));
+			sig_from(o, "signature", &pv.sig);
+			key_by_name(j, "phone", sk, &signer);
+		} else if (pv.type == KT_PROV_REGISTRAR) {
+			sign_key_from(o, "registrar_key", &pv.registrar_pk);
+			pv.expiry_ms = u64(o, "expiry_ms");
+			sig_from(o, "signature", &pv.sig);
+			key_by_name(j, "registrar", sk, &signer);
+			assert_memory_equal(&signer, &pv.registrar_pk, sizeof(signer));
+		} else {
+			assert_int_equal(pv.type, KT_PROV_OPERATOR);
+			pv.reason_len = hex_var(o, "reason", pv.reason, sizeof(pv.reason));
+			pv.label_len = hex_var(o, "label", pv.label, sizeof(pv.label));
+		}
+		kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
+		expect_wbuf(&w, kt_provenance_encode(&w, &pv), o, "encoding");
+		enc = kt_json_hex(get(o, "encoding"), &len);
+		assert_int_equal(kt_provenance_decode(&back, enc, len), KT_OK);
+		assert_memory_equal(&back, &pv, sizeof(pv));
+		free(enc);
+		if (pv.type == KT_PROV_OPERATOR)
+			continue;
+		/* The signature verifies over the message it claims, and only it. */
+		msg = kt_json_hex(get(o, "signed_message"), &len);
+		assert_int_equal(kt_sig_verify(&signer, &pv.sig, msg, len), KT_OK);
+		msg[len - 1] ^= 1;
+		assert_int_equal(kt_sig_verify(&signer, &pv.sig, msg, len),
+				 KT_ERR_BAD_SIGNATURE);
+		free(msg);
+	}
+	kt_json_free(j);
+}
+
+static void op_from(const kt_json *o, kt_update_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->op = (uint8_t)u64(o, "op");
+	if (op->op == KT_OP_ENROL || op->op == KT_OP_ADD_DEVICE) {
+		device_from(get(o, "device"), &op->device, 0);
+		return;
+	}
+	op->device_id_len = hex_var(o, "device_id", op->device_id, sizeof(op->device_id));
+	if (op->op == KT_OP_SET_PUSH)
+		op->push_len = hex_var(o, "push", op->push, sizeof(op->push));
+}
+
+static void test_vector_update_messages(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *arr = get(j, "update_messages");
+	uint8_t sk[KT_ED25519_SK_BYTES], other_sk[KT_ED25519_SK_BYTES];
+	uint8_t acct[KT_ACCOUNT_MAX];
+	kt_sign_key phone, other;
+	size_t i, len, alen;
+
+	(void)state;
+	key_by_name(j, "phone", sk, &phone);
+	key_by_name(j, "laptop", other_sk, &other);
+	assert_int_equal(kt_json_len(arr), 4);
+	for (i = 0; i < kt_json_len(arr); i++) {
+		const kt_json *o = kt_json_at(arr, i);
+		kt_update_op op, back;
+		kt_signature sig, want;
+		kt_wbuf w;
+		uint8_t *enc;
+		uint64_t ev = u64(o, "expected_version");
+
+		op_from(o, &op);
+		alen = hex_var(o, "account", acct, sizeof(acct));
+		kt_wbuf_init(&w, KT_UPDATE_OP_MAX_BYTES);
+		expect_wbuf(&w, kt_update_op_encode(&w, &op), o, "op_encoding");
+		enc = kt_json_hex(get(o, "op_encoding"), &len);
+		assert_int_equal(kt_update_op_decode(&back, enc, len), KT_OK);
+		assert_memory_equal(&back, &op, sizeof(op));
+		free(enc);
+		kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+		assert_int_equal(kt_update_message(&w, acct, alen, &op, ev), KT_OK);
+		assert_int_equal(kt_sig_sign(&sig, sk, w.data, w.len), KT_OK);
+		expect_wbuf(&w, KT_OK, o, "message");
+		if (kt_json_get(o, "signature") == NULL) {
+			assert_int_equal(op.op, KT_OP_ENROL);
+			continue;
+		}
+		sig_from(o, "signature", &want);
+		assert_memory_equal(&sig, &want, sizeof(sig));
+		assert_int_equal(kt_update_verify(&phone, &sig, acct, alen, &op, ev), KT_OK);
+		/* Twins: replay at another version, another account, another key,
+		 * another op. */
+		assert_int_equal(kt_update_verify(&phone, &sig, acct, alen, &op, ev + 1),
+				 KT_ERR_BAD_SIGNATURE);
+		acct[alen - 1] ^= 1;
+		assert_int_equal(kt_update_verify(&phone, &sig, acct, alen, &op, ev),
+				 KT_ERR_BAD_SIGNATURE);
+		acct[alen - 1] ^= 1;
+		assert_int_equal(kt_update_verify(&other, &sig, acct, alen, &op, ev),
+				 KT_ERR_BAD_SIGNATURE);
+		op.op = op.op == KT_OP_REMOVE_DEVICE ? KT_OP_SET_PUSH : op.op;
+		op.device_id[0] ^= 1;
+		op.device.id[0] ^= 1;
+		assert_int_equal(kt_update_verify(&phone, &sig, acct, alen, &op, ev),
+				 KT_ERR_BAD_SIGNATURE);
+	}
+	kt_json_free(j);
+}
+
+static void test_vector_registrar_and_history_request(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *t = get(j, "registrar_token");
+	const kt_json *h = get(j, "history_request");
+	uint8_t sk[KT_ED25519_SK_BYTES], phone_sk[KT_ED25519_SK_BYTES];
+	uint8_t acct[KT_ACCOUNT_MAX], id[KT_DEVICE_ID_MAX];
+	kt_sign_key reg, phone, dev;
+	kt_signature sig, want;
+	kt_wbuf w;
+	size_t alen, idlen;
+	uint64_t exp, from, ts;
+
+	(void)state;
+	key_by_name(j, "registrar", sk, &reg);
+	key_by_name(j, "phone", phone_sk, &phone);
+
+	alen = hex_var(t, "account", acct, sizeof(acct));
+	sign_key_from(t, "device_sign_key", &dev);
+	exp = u64(t, "expiry_ms");
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_registrar_token_message(&w, acct, alen, &dev, exp), KT_OK);
+	assert_int_equal(kt_sig_sign(&sig, sk, w.data, w.len), KT_OK);
+	expect_wbuf(&w, KT_OK, t, "message");
+	sig_from(t, "signature", &want);
+	assert_memory_equal(&sig, &want, sizeof(sig));
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &dev, exp), KT_OK);
+	/* Twins: another account, device key, expiry, registrar. */
+	acct[0] ^= 1;
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &dev, exp),
+			 KT_ERR_BAD_SIGNATURE);
+	acct[0] ^= 1;
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &phone, exp),
+			 KT_OK); /* the phone is the enrolled device */
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &reg, exp),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &dev, exp + 1),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_registrar_token_verify(&phone, &sig, acct, alen, &dev, exp),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, 0, &dev, exp),
+			 KT_ERR_BAD_LENGTH);
+
+	alen = hex_var(h, "account", acct, sizeof(acct));
+	idlen = hex_var(h, "device_id", id, sizeof(id));
+	from = u64(h, "from_version");
+	ts = u64(h, "timestamp_ms");
+	kt_wbuf_init(&w, KT_HISTORY_REQUEST_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_history_request_message(&w, acct, alen, from, ts, id, idlen),
+			 KT_OK);
+	assert_int_equal(kt_sig_sign(&sig, phone_sk, w.data, w.len), KT_OK);
+	expect_wbuf(&w, KT_OK, h, "message");
+	sig_from(h, "signature", &want);
+	assert_memory_equal(&sig, &want, sizeof(sig));
+	assert_int_equal(kt_history_request_verify(&phone, &sig, acct, alen, from, ts,
+						   id, idlen), KT_OK);
+	assert_int_equal(kt_history_request_verify(&phone, &sig, acct, alen, from + 1, ts,
+						   id, idlen), KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_history_request_verify(&phone, &sig, acct, alen, from, ts + 1,
+						   id, idlen), KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_history_request_verify(&phone, &sig, acct, alen, from, ts,
+						   id, idlen - 1), KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_history_request_verify(&reg, &sig, acct, alen, from, ts,
+						   id, idlen), KT_ERR_BAD_SIGNATURE);
+	kt_json_free(j);
+}
+
+/* Loads the inputs of one commitment from o. */
+typedef struct commit_in {
+	uint8_t opening[KT_OPENING_BYTES];
+	uint8_t account[KT_ACCOUNT_MAX];
+	size_t account_len;
+	uint64_t version;
+	uint8_t *value, *prov;
+	size_t value_len, prov_len;
+} commit_in;
+
+static void commit_from(const kt_json *o, const kt_json *acct_src, uint64_t version,
+			commit_in *c)
+{
+	hex_fixed(o, "opening", c->opening, KT_OPENING_BYTES);
+	c->account_len = hex_var(acct_src, "account", c->account, sizeof(c->account));
+	c->version = version;
+	c->value = kt_json_hex(get(o, "value"), &c->value_len);
+	c->prov = kt_json_hex(get(o, "provenance"), &c->prov_len);
+}
+
+static int commit_verify(const uint8_t cm[32], const commit_in *c)
+{
+	return kt_commitment_verify(cm, c->opening, c->account, c->account_len,
+				    c->version, c->value, c->value_len, c->prov,
+				    c->prov_len);
+}
+
+static void test_vector_commitment(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *o = get(j, "commitment");
+	commit_in c;
+	uint8_t cm[32], want[32];
+
+	(void)state;
+	commit_from(o, o, u64(o, "version"), &c);
+	hex_fixed(o, "commitment", want, sizeof(want));
+	assert_int_equal(kt_commitment_compute(cm, c.opening, c.account, c.account_len,
+					       c.version, c.value, c.value_len,
+					       c.prov, c.prov_len), KT_OK);
+	assert_memory_equal(cm, want, 32);
+	assert_int_equal(commit_verify(want, &c), KT_OK);
+	/* Twins: each input changed in turn. */
+	c.opening[15] ^= 1;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	c.opening[15] ^= 1;
+	c.account[0] ^= 1;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	c.account[0] ^= 1;
+	c.version++;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	c.version--;
+	c.value[c.value_len - 1] ^= 1;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	c.value[c.value_len - 1] ^= 1;
+	c.prov[c.prov_len - 1] ^= 1;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	c.prov[c.prov_len - 1] ^= 1;
+	/* Moving a byte across the value/provenance boundary changes the
+	 * length prefixes, so it must not collide. */
+	c.value_len--;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	c.value_len++;
+	want[0] ^= 1;
+	assert_int_equal(commit_verify(want, &c), KT_ERR_COMMITMENT_MISMATCH);
+	want[0] ^= 1;
+	assert_int_equal(commit_verify(want, &c), KT_OK);
+	/* Input errors. */
+	assert_int_equal(kt_commitment_compute(cm, c.opening, c.account, 0, 1, c.value,
+					       c.value_len, c.prov, c.prov_len),
+			 KT_ERR_BAD_LENGTH);
+	assert_true(sodium_is_zero(cm, sizeof(cm)));
+	assert_int_equal(kt_commitment_compute(cm, c.opening, c.account, c.account_len, 1,
+					       c.value, KT_VALUE_MAX_BYTES + 1,
+					       c.prov, c.prov_len), KT_ERR_TOO_LARGE);
+	assert_int_equal(kt_commitment_compute(cm, c.opening, c.account, c.account_len, 1,
+					       c.value, c.value_len, c.prov,
+					       KT_PROVENANCE_MAX_BYTES + 1), KT_ERR_TOO_LARGE);
+	free(c.value);
+	free(c.prov);
+	kt_json_free(j);
+}
+
+static void leaf_from(const kt_json *o, kt_map_leaf *leaf)
+{
+	leaf->version = u64(o, "version");
+	leaf->log_index = u64(o, "log_index");
+	hex_fixed(o, "commitment", leaf->commitment, 32);
+	hex_fixed(o, "history", leaf->history, 32);
+}
+
+static void test_vector_leaf_and_history(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *ml = get(j, "map_leaf");
+	const kt_json *hc = get(j, "history_chain");
+	const kt_json *vers = get(hc, "versions");
+	kt_map_leaf leaf, back, leaves[3], bad[3];
+	uint8_t digest[32], start[32], head[32], fixed[KT_MAP_LEAF_BYTES];
+	kt_wbuf w;
+	size_t i, len, at;
+	uint8_t *enc;
+
+	(void)state;
+	leaf_from(ml, &leaf);
+	kt_wbuf_init(&w, KT_MAP_LEAF_BYTES);
+	expect_wbuf(&w, kt_map_leaf_encode(&w, &leaf), ml, "encoding");
+	kt_map_leaf_bytes(fixed, &leaf);
+	expect_bytes(fixed, sizeof(fixed), ml, "encoding");
+	kt_map_leaf_digest(digest, &leaf);
+	expect_bytes(digest, 32, ml, "leaf_digest");
+	enc = kt_json_hex(get(ml, "encoding"), &len);
+	assert_int_equal(kt_map_leaf_decode(&back, enc, len), KT_OK);
+	assert_memory_equal(&back, &leaf, sizeof(leaf));
+	free(enc);
+	leaf.log_index++;
+	kt_map_leaf_digest(digest, &leaf);
+	enc = kt_json_hex(get(ml, "leaf_digest"), &len);
+	assert_memory_not_equal(digest, enc, 32);
+	free(enc);
+
+	hex_fixed(hc, "start", start, 32);
+	assert_true(sodium_is_zero(start, 32));
+	assert_int_equal(u64(hc, "start_version"), 0);
+	assert_int_equal(kt_json_len(vers), 3);
+	memcpy(head, start, 32);
+	for (i = 0; i < 3; i++) {
+		const kt_json *o = kt_json_at(vers, i);
+		commit_in c;
+
+		leaf_from(o, &leaves[i]);
+		assert_int_equal(leaves[i].version, i + 1);
+		/* The chain's account is the commitment vector's. */
+		commit_from(o, get(j, "commitment"), leaves[i].version, &c);
+		assert_int_equal(commit_verify(leaves[i].commitment, &c), KT_OK);
+		free(c.value);
+		free(c.prov);
+		kt_history_step(head, head, leaves[i].version, leaves[i].log_index,
+				leaves[i].commitment);
+		assert_memory_equal(head, leaves[i].history, 32);
+	}
+	assert_int_equal(kt_history_verify(start, 0, leaves, 3, head, &at), KT_OK);
+	assert_int_equal(at, 3);
+	/* A monitor that checked version 1 already. */
+	assert_int_equal(kt_history_verify(leaves[0].history, 1, leaves + 1, 2, head, &at),
+			 KT_OK);
+	assert_int_equal(kt_history_verify(head, 3, NULL, 0, head, &at), KT_OK);
+	/* Twins. */
+	assert_int_equal(kt_history_verify(start, 0, leaves, 3, leaves[1].history, &at),
+			 KT_ERR_HISTORY_MISMATCH);
+	assert_int_equal(at, 3);
+	assert_int_equal(kt_history_verify(start, 1, leaves, 3, head, &at),
+			 KT_ERR_VERSION_GAP);
+	assert_int_equal(at, 0);
+	bad[0] = leaves[0];
+	bad[1] = leaves[2]; /* version 2 missing */
+	assert_int_equal(kt_history_verify(start, 0, bad, 2, head, &at), KT_ERR_VERSION_GAP);
+	assert_int_equal(at, 1);
+	memcpy(bad, leaves, sizeof(bad));
+	bad[1].commitment[5] ^= 1;
+	assert_int_equal(kt_history_verify(start, 0, bad, 3, head, &at),
+			 KT_ERR_HISTORY_MISMATCH);
+	assert_int_equal(at, 1);
+	memcpy(bad, leaves, sizeof(bad));
+	bad[2].log_index++;
+	assert_int_equal(kt_history_verify(start, 0, bad, 3, head, &at),
+			 KT_ERR_HISTORY_MISMATCH);
+	assert_int_equal(at, 2);
+	start[0] = 1;
+	assert_int_equal(kt_history_verify(start, 0, leaves, 3, head, NULL),
+			 KT_ERR_HISTORY_MISMATCH);
+	assert_int_equal(kt_history_verify(head, UINT64_MAX, leaves, 1, head, &at),
+			 KT_ERR_VERSION_GAP);
+	kt_json_free(j);
+}
+
+static void test_vector_log_entries(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *le = get(j, "log_entries");
+	const kt_json *u = get(le, "update"), *h = get(le, "heartbeat");
+	kt_log_entry e, back;
+	kt_map_leaf leaf;
+	kt_wbuf w;
+	uint8_t lh[32], *enc;
+	size_t len;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	e.type = KT_ENTRY_UPDATE;
+	e.timestamp_ms = u64(u, "timestamp_ms");
+	hex_fixed(u, "index", e.index, 32);
+	leaf_from(get(u, "leaf"), &e.leaf);
+	hex_fixed(u, "map_root", e.map_root, 32);
+	kt_wbuf_init(&w, KT_LOG_ENTRY_MAX_BYTES);
+	assert_int_equal(kt_log_entry_encode(&w, &e), KT_OK);
+	assert_int_equal(w.len, KT_LOG_ENTRY_UPDATE_BYTES);
+	kt_sha256_prefixed(lh, 0x00, w.data, w.len, NULL, 0);
+	expect_bytes(lh, 32, u, "rfc9162_leaf_hash");
+	expect_wbuf(&w, KT_OK, u, "encoding");
+	enc = kt_json_hex(get(u, "encoding"), &len);
+	assert_int_equal(kt_log_entry_decode(&back, enc, len), KT_OK);
+	assert_memory_equal(&back, &e, sizeof(e));
+	free(enc);
+
+	/* The entry's leaf is the map leaf vector. */
+	leaf_from(get(j, "map_leaf"), &leaf);
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_OK);
+	leaf.history[31] ^= 1;
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_ERR_LEAF_MISMATCH);
+	leaf.history[31] ^= 1;
+	leaf.commitment[0] ^= 1;
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_ERR_LEAF_MISMATCH);
+	leaf.commitment[0] ^= 1;
+	leaf.version++;
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_ERR_LEAF_MISMATCH);
+	leaf.version--;
+	leaf.log_index++;
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_ERR_LEAF_MISMATCH);
+	leaf.log_index--;
+	e.index[0] ^= 1;
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_ERR_LEAF_MISMATCH);
+	e.index[0] ^= 1;
+
+	memset(&e, 0, sizeof(e));
+	e.type = KT_ENTRY_HEARTBEAT;
+	e.timestamp_ms = u64(h, "timestamp_ms");
+	hex_fixed(h, "map_root", e.map_root, 32);
+	kt_wbuf_init(&w, KT_LOG_ENTRY_MAX_BYTES);
+	assert_int_equal(kt_log_entry_encode(&w, &e), KT_OK);
+	assert_int_equal(w.len, KT_LOG_ENTRY_HEARTBEAT_BYTES);
+	kt_sha256_prefixed(lh, 0x00, w.data, w.len, NULL, 0);
+	expect_bytes(lh, 32, h, "rfc9162_leaf_hash");
+	expect_wbuf(&w, KT_OK, h, "encoding");
+	enc = kt_json_hex(get(h, "encoding"), &len);
+	assert_int_equal(kt_log_entry_decode(&back, enc, len), KT_OK);
+	assert_memory_equal(&back, &e, sizeof(e));
+	assert_int_equal(kt_log_entry_check_leaf(&back, e.index, &leaf), KT_ERR_BAD_TYPE);
+	free(enc);
+	kt_json_free(j);
+}
+
+/* ---- forgery twins of every decoder --------------------------------------- */
+
+typedef int (*decode_fn)(const uint8_t *p, size_t len);
+
+static int dec_device(const uint8_t *p, size_t n)
+{
+	kt_device d;
+
+	return kt_device_decode(&d, p, n);
+}
+
+static int dec_spec(const uint8_t *p, size_t n)
+{
+	kt_device d;
+
+	return kt_device_spec_decode(&d, p, n);
+}
+
+static int dec_value(const uint8_t *p, size_t n)
+{
+	kt_account_value v;
+	int r = kt_account_value_decode(&v, p, n);
+
+	if (r != KT_OK) {
+		assert_null(v.devices);
+		assert_int_equal(v.count, 0);
+	}
+	kt_account_value_free(&v);
+	return r;
+}
+
+static int dec_prov(const uint8_t *p, size_t n)
+{
+	kt_provenance pv;
+
+	return kt_provenance_decode(&pv, p, n);
+}
+
+static int dec_op(const uint8_t *p, size_t n)
+{
+	kt_update_op op;
+
+	return kt_update_op_decode(&op, p, n);
+}
+
+static int dec_leaf(const uint8_t *p, size_t n)
+{
+	kt_map_leaf l;
+
+	return kt_map_leaf_decode(&l, p, n);
+}
+
+static int dec_entry(const uint8_t *p, size_t n)
+{
+	kt_log_entry e;
+
+	return kt_log_entry_decode(&e, p, n);
+}
+
+static int dec_sign_key(const uint8_t *p, size_t n)
+{
+	kt_sign_key k;
+
+	return kt_sign_key_decode(&k, p, n);
+}
+
+static int dec_enc_key(const uint8_t *p, size_t n)
+{
+	kt_enc_key k;
+
+	return kt_enc_key_decode(&k, p, n);
+}
+
+static int dec_sig(const uint8_t *p, size_t n)
+{
+	kt_signature s;
+
+	return kt_signature_decode(&s, p, n);
+}
+
+/* Accepts p; rejects every truncation (KT_ERR_TRUNCATED) and one extra byte
+ * (KT_ERR_TRAILING). */
+static void truncations(decode_fn dec, const uint8_t *p, size_t n)
+{
+	uint8_t *q = malloc(n + 1);
+	size_t i;
+
+	assert_non_null(q);
+	memcpy(q, p, n);
+	assert_int_equal(dec(q, n), KT_OK);
+	for (i = 0; i < n; i++)
+		assert_int_equal(dec(q, i), KT_ERR_TRUNCATED);
+	assert_int_equal(dec(NULL, 0), KT_ERR_TRUNCATED);
+	q[n] = 0;
+	assert_int_equal(dec(q, n + 1), KT_ERR_TRAILING);
+	free(q);
+}
+
+/* dec(p with byte at off replaced by b) == want; p restored. */
+static void poke8(decode_fn dec, uint8_t *p, size_t n, size_t off, uint8_t b, int want)
+{
+	uint8_t old = p[off];
+
+	p[off] = b;
+	assert_int_equal(dec(p, n), want);
+	p[off] = old;
+}
+
+/* Same with a big-endian u16 at off. */
+static void poke16(decode_fn dec, uint8_t *p, size_t n, size_t off, uint16_t v, int want)
+{
+	uint8_t a = p[off], b = p[off + 1];
+
+	p[off] = (uint8_t)(v >> 8);
+	p[off + 1] = (uint8_t)v;
+	assert_int_equal(dec(p, n), want);
+	p[off] = a;
+	p[off + 1] = b;
+}
+
+static uint8_t *vec(const kt_json *o, const char *key, size_t *len)
+{
+	return kt_json_hex(get(o, key), len);
+}
+
+static void test_decoder_twins_device_value(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *val = get(j, "value");
+	const kt_json *d0 = kt_json_at(get(val, "devices"), 0); /* laptop */
+	const kt_json *d1 = kt_json_at(get(val, "devices"), 1); /* phone */
+	uint8_t *p, *q, *buf;
+	size_t n, nq, idl, push_off, kind_off;
+
+	(void)state;
+	/* Device: "phone", 5-byte id, 21-byte push. */
+	p = vec(get(j, "device"), "encoding", &n);
+	truncations(dec_device, p, n);
+	idl = p[0];
+	push_off = 1 + idl + KT_SIGN_KEY_BYTES + KT_ENC_KEY_BYTES;
+	kind_off = push_off + 2 + (size_t)((p[push_off] << 8) | p[push_off + 1]);
+	poke8(dec_device, p, n, 0, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
+	poke8(dec_device, p, n, 0, 0, KT_ERR_BAD_LENGTH);
+	poke8(dec_device, p, n, 0, 0xff, KT_ERR_TOO_LARGE);
+	poke16(dec_device, p, n, push_off, KT_PUSH_ADDRESS_MAX + 1, KT_ERR_TOO_LARGE);
+	poke16(dec_device, p, n, push_off, 0xffff, KT_ERR_TOO_LARGE);
+	poke8(dec_device, p, n, 1 + idl, 0x00, KT_ERR_BAD_KEY_TYPE);
+	poke8(dec_device, p, n, 1 + idl, 0x02, KT_ERR_BAD_KEY_TYPE);
+	poke8(dec_device, p, n, 1 + idl + KT_SIGN_KEY_BYTES, 0x02, KT_ERR_BAD_KEY_TYPE);
+	poke8(dec_device, p, n, kind_off, 0, KT_ERR_BAD_TYPE);
+	poke8(dec_device, p, n, kind_off, KT_DEVICE_OTHER + 1, KT_ERR_BAD_TYPE);
+	poke8(dec_device, p, n, kind_off, KT_DEVICE_OTHER, KT_OK);
+	free(p);
+	p = vec(get(j, "device"), "spec_encoding", &n);
+	truncations(dec_spec, p, n);
+	assert_int_equal(dec_device(p, n), KT_ERR_TRUNCATED); /* no added_at */
+	free(p);
+
+	/* Value of two devices. */
+	p = vec(val, "encoding", &n);
+	truncations(dec_value, p, n);
+	poke16(dec_value, p, n, 0, KT_MAX_DEVICES_ENCODING + 1, KT_ERR_TOO_LARGE);
+	poke16(dec_value, p, n, 0, 0xffff, KT_ERR_TOO_LARGE);
+	poke16(dec_value, p, n, 0, 3, KT_ERR_TRUNCATED);
+	poke16(dec_value, p, n, 0, 1, KT_ERR_TRAILING);
+	poke16(dec_value, p, n, 0, 0, KT_ERR_TRAILING);
+	poke8(dec_value, p, n, 2, 0, KT_ERR_BAD_LENGTH); /* empty device_id */
+	free(p);
+
+	/* Unsorted and duplicate devices, built from the device encodings. */
+	p = vec(d0, "encoding", &n);
+	q = vec(d1, "encoding", &nq);
+	buf = malloc(2 + 2 * (n + nq));
+	assert_non_null(buf);
+	buf[0] = 0;
+	buf[1] = 2;
+	memcpy(buf + 2, q, nq);
+	memcpy(buf + 2 + nq, p, n);
+	assert_int_equal(dec_value(buf, 2 + n + nq), KT_ERR_NONCANONICAL);
+	memcpy(buf + 2, p, n);
+	memcpy(buf + 2 + n, p, n);
+	assert_int_equal(dec_value(buf, 2 + 2 * n), KT_ERR_NONCANONICAL);
+	memcpy(buf + 2 + n, q, nq);
+	assert_int_equal(dec_value(buf, 2 + n + nq), KT_OK);
+	/* "laptop" then "laptop" cut to "lapto": shorter prefix must come first. */
+	memcpy(buf + 2, p, n);
+	memcpy(buf + 2 + n, p, n);
+	buf[2 + n] = 5;
+	memmove(buf + 2 + n + 6, buf + 2 + n + 7, n - 7);
+	assert_int_equal(dec_value(buf, 2 + 2 * n - 1), KT_ERR_NONCANONICAL);
+	free(buf);
+	free(p);
+	free(q);
+	kt_json_free(j);
+}
+
+static void test_decoder_twins_provenance_op(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *pa = get(j, "provenance");
+	const kt_json *ops = get(j, "update_messages");
+	uint8_t *p;
+	size_t n, i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		p = vec(kt_json_at(pa, i), "encoding", &n);
+		truncations(dec_prov, p, n);
+		poke8(dec_prov, p, n, 0, 0, KT_ERR_BAD_TYPE);
+		poke8(dec_prov, p, n, 0, 4, KT_ERR_BAD_TYPE);
+		poke8(dec_prov, p, n, 0, 0xff, KT_ERR_BAD_TYPE);
+		if (p[0] == KT_PROV_DEVICE) {
+			poke8(dec_prov, p, n, 1, 0, KT_ERR_BAD_LENGTH);
+			poke8(dec_prov, p, n, 1, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
+			poke8(dec_prov, p, n, 2 + p[1], 0x02, KT_ERR_BAD_KEY_TYPE);
+		} else if (p[0] == KT_PROV_REGISTRAR) {
+			poke8(dec_prov, p, n, 1, 0x02, KT_ERR_BAD_KEY_TYPE);
+			poke8(dec_prov, p, n, 1 + KT_SIGN_KEY_BYTES + 8, 0x00,
+			      KT_ERR_BAD_KEY_TYPE);
+		} else {
+			size_t rl = (size_t)((p[1] << 8) | p[2]);
+
+			poke16(dec_prov, p, n, 1, 0, KT_ERR_BAD_LENGTH);
+			poke16(dec_prov, p, n, 1, KT_REASON_MAX + 1, KT_ERR_TOO_LARGE);
+			uint8_t r0 = p[3], r1 = p[4];
+
+			/* Invalid, overlong ('/' as C0 AF), NUL, surrogate in reason. */
+			poke8(dec_prov, p, n, 3, 0xff, KT_ERR_BAD_UTF8);
+			poke8(dec_prov, p, n, 3, 0x00, KT_ERR_BAD_UTF8);
+			p[3] = 0xc0;
+			poke8(dec_prov, p, n, 4, 0xaf, KT_ERR_BAD_UTF8);
+			p[3] = 0xed;
+			p[4] = 0xa0;
+			poke8(dec_prov, p, n, 5, 0x80, KT_ERR_BAD_UTF8);
+			p[3] = r0;
+			p[4] = r1;
+			assert_int_equal(dec_prov(p, n), KT_OK);
+			/* Invalid label. */
+			poke8(dec_prov, p, n, 3 + rl + 1, 0x80, KT_ERR_BAD_UTF8);
+			poke8(dec_prov, p, n, 3 + rl, (uint8_t)(n - 3 - rl), KT_ERR_TRUNCATED);
+		}
+		free(p);
+	}
+	for (i = 0; i < kt_json_len(ops); i++) {
+		p = vec(kt_json_at(ops, i), "op_encoding", &n);
+		truncations(dec_op, p, n);
+		poke8(dec_op, p, n, 0, 0, KT_ERR_BAD_TYPE);
+		poke8(dec_op, p, n, 0, 5, KT_ERR_BAD_TYPE);
+		poke8(dec_op, p, n, 1, 0, KT_ERR_BAD_LENGTH);
+		poke8(dec_op, p, n, 1, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
+		if (p[0] == KT_OP_SET_PUSH)
+			poke16(dec_op, p, n, 2 + p[1], KT_PUSH_ADDRESS_MAX + 1,
+			       KT_ERR_TOO_LARGE);
+		if (p[0] == KT_OP_REMOVE_DEVICE) /* same bytes as set_push minus push */
+			poke8(dec_op, p, n, 0, KT_OP_SET_PUSH, KT_ERR_TRUNCATED);
+		free(p);
+	}
+	kt_json_free(j);
+}
+
+static void test_decoder_twins_fixed(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *le = get(j, "log_entries");
+	uint8_t *p, key[KT_SIGN_KEY_BYTES], sig[KT_SIGNATURE_BYTES];
+	size_t n;
+
+	(void)state;
+	p = vec(get(j, "map_leaf"), "encoding", &n);
+	truncations(dec_leaf, p, n);
+	free(p);
+	p = vec(get(le, "update"), "encoding", &n);
+	truncations(dec_entry, p, n);
+	poke8(dec_entry, p, n, 0, 0, KT_ERR_BAD_TYPE);
+	poke8(dec_entry, p, n, 0, 3, KT_ERR_BAD_TYPE);
+	poke8(dec_entry, p, n, 0, KT_ENTRY_HEARTBEAT, KT_ERR_TRAILING);
+	free(p);
+	p = vec(get(le, "heartbeat"), "encoding", &n);
+	truncations(dec_entry, p, n);
+	poke8(dec_entry, p, n, 0, KT_ENTRY_UPDATE, KT_ERR_TRUNCATED);
+	poke8(dec_entry, p, n, 0, 0xff, KT_ERR_BAD_TYPE);
+	free(p);
+
+	hex_fixed(kt_json_at(get(j, "keys"), 0), "sign_key", key, sizeof(key));
+	truncations(dec_sign_key, key, sizeof(key));
+	poke8(dec_sign_key, key, sizeof(key), 0, 0x02, KT_ERR_BAD_KEY_TYPE);
+	poke8(dec_sign_key, key, sizeof(key), 0, 0x00, KT_ERR_BAD_KEY_TYPE);
+	hex_fixed(kt_json_at(get(j, "keys"), 0), "enc_key", key, sizeof(key));
+	truncations(dec_enc_key, key, sizeof(key));
+	poke8(dec_enc_key, key, sizeof(key), 0, 0x02, KT_ERR_BAD_KEY_TYPE);
+	hex_fixed(get(j, "registrar_token"), "signature", sig, sizeof(sig));
+	truncations(dec_sig, sig, sizeof(sig));
+	poke8(dec_sig, sig, sizeof(sig), 0, 0x02, KT_ERR_BAD_KEY_TYPE);
+	poke8(dec_sig, sig, sizeof(sig), 0, 0x04, KT_ERR_BAD_KEY_TYPE);
+	kt_json_free(j);
+}
+
+/* ---- text -------------------------------------------------------------- */
+
+static void test_utf8_and_account(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		int ok;
+	} cases[] = {
+		{"tel:+15551234567", 16, 1},
+		{"mailto:zo\xc3\xab@example.org", 23, 1},
+		{"\xe2\x82\xac", 3, 1},                 /* U+20AC */
+		{"\xf0\x9f\x94\x91", 4, 1},             /* U+1F511 */
+		{"\xf4\x8f\xbf\xbf", 4, 1},             /* U+10FFFF */
+		{"\xed\x9f\xbf", 3, 1},                 /* U+D7FF */
+		{"\xff", 1, 0},
+		{"\x80", 1, 0},                         /* lone continuation */
+		{"\xc0\xaf", 2, 0},                     /* overlong '/' */
+		{"\xc1\xbf", 2, 0},                     /* overlong */
+		{"\xe0\x80\xaf", 3, 0},                 /* overlong 3-byte */
+		{"\xe0\x9f\xbf", 3, 0},                 /* overlong 3-byte */
+		{"\xf0\x80\x80\xaf", 4, 0},             /* overlong 4-byte */
+		{"\xf0\x8f\xbf\xbf", 4, 0},             /* overlong 4-byte */
+		{"\xed\xa0\x80", 3, 0},                 /* surrogate U+D800 */
+		{"\xed\xbf\xbf", 3, 0},                 /* surrogate U+DFFF */
+		{"\xf4\x90\x80\x80", 4, 0},             /* above U+10FFFF */
+		{"\xf5\x80\x80\x80", 4, 0},
+		{"\xe2\x82", 2, 0},                     /* cut sequence */
+		{"a\xe2\x82", 3, 0},
+		{"\xe2\x28\xa1", 3, 0},                 /* bad continuation */
+		{"a\0b", 3, 0},                         /* U+0000 */
+	};
+	uint8_t big[KT_ACCOUNT_MAX + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int want = cases[i].ok ? KT_OK : KT_ERR_BAD_UTF8;
+
+		assert_int_equal(kt_utf8_check((const uint8_t *)cases[i].s, cases[i].n), want);
+		assert_int_equal(kt_account_check((const uint8_t *)cases[i].s, cases[i].n),
+				 want);
+	}
+	assert_int_equal(kt_utf8_check(NULL, 0), KT_OK);
+	assert_int_equal(kt_account_check(NULL, 0), KT_ERR_BAD_LENGTH);
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(kt_account_check(big, KT_ACCOUNT_MAX), KT_OK);
+	assert_int_equal(kt_account_check(big, KT_ACCOUNT_MAX + 1), KT_ERR_TOO_LARGE);
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static void hexkey(uint8_t out[32], const char *hex)
+{
+	size_t n;
+
+	assert_int_equal(sodium_hex2bin(out, 32, hex, strlen(hex), NULL, &n, NULL), 0);
+	assert_int_equal(n, 32);
+}
+
+static void test_sign_key_validation(void **state)
+{
+	kt_sign_key k, bad;
+	uint8_t sk[64], seed[32], t4[32], q[32];
+
+	(void)state;
+	memset(seed, 7, sizeof(seed));
+	k.type = KT_SIGN_KEY_ED25519;
+	assert_int_equal(crypto_sign_seed_keypair(k.pk, sk, seed), 0);
+	assert_int_equal(kt_sign_key_validate(&k), KT_OK);
+
+	bad = k;
+	bad.type = 0x02;
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY_TYPE);
+	bad.type = KT_SIGN_KEY_ED25519;
+	memset(bad.pk, 0, 32); /* y = 0: order 4 */
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	bad.pk[0] = 1; /* identity */
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	bad.pk[31] = 0x80; /* identity with the sign bit: x = 0 "negative zero" */
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	/* y = -1: order 2 */
+	hexkey(bad.pk, "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	/* An order-8 point. */
+	hexkey(bad.pk, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	/* Non-canonical y: p (= 0) and p + 1 (= identity). */
+	hexkey(bad.pk, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	hexkey(bad.pk, "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	/* y = 2 is not on the curve. */
+	memset(bad.pk, 0, 32);
+	bad.pk[0] = 2;
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+	/* A valid key plus a point of order 4: on the curve, not in the subgroup. */
+	memset(t4, 0, sizeof(t4));
+	assert_int_equal(crypto_core_ed25519_add(q, k.pk, t4), 0);
+	memcpy(bad.pk, q, 32);
+	assert_int_equal(kt_sign_key_validate(&bad), KT_ERR_BAD_KEY);
+}
+
+static void test_enc_key_validation(void **state)
+{
+	/* The X25519 points of order 1, 2, 4, 8 and their non-canonical
+	 * encodings (u + p). */
+	static const char *low_order[] = {
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"cdeb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880",
+		"4c9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f11d7",
+		"d9ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+		"daffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+		"dbffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+	};
+	kt_enc_key k, bad;
+	uint8_t secret[32];
+	size_t i;
+
+	(void)state;
+	memset(secret, 0x42, sizeof(secret));
+	k.type = KT_ENC_KEY_X25519;
+	assert_int_equal(crypto_scalarmult_base(k.pk, secret), 0);
+	assert_int_equal(kt_enc_key_validate(&k), KT_OK);
+	bad = k;
+	bad.type = 0x02;
+	assert_int_equal(kt_enc_key_validate(&bad), KT_ERR_BAD_KEY_TYPE);
+	bad.type = KT_ENC_KEY_X25519;
+	for (i = 0; i < sizeof(low_order) / sizeof(low_order[0]); i++) {
+		hexkey(bad.pk, low_order[i]);
+		assert_int_equal(kt_enc_key_validate(&bad), KT_ERR_BAD_KEY);
+	}
+	/* A valid key with the (ignored by X25519) top bit set: non-canonical. */
+	bad = k;
+	bad.pk[31] |= 0x80;
+	assert_int_equal(kt_enc_key_validate(&bad), KT_ERR_BAD_KEY);
+}
+
+static void test_device_validate_and_sig(void **state)
+{
+	kt_json *j = load_vectors();
+	kt_device d, bad;
+	kt_signature sig;
+	uint8_t sk[64], msg[3] = {1, 2, 3};
+	kt_sign_key pk;
+
+	(void)state;
+	device_from(get(j, "device"), &d, 1);
+	assert_int_equal(kt_device_validate(&d), KT_OK);
+	bad = d;
+	memset(bad.enc_pk.pk, 0, 32);
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_KEY);
+	bad = d;
+	memset(bad.sign_pk.pk, 0, 32);
+	bad.sign_pk.pk[0] = 1;
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_KEY);
+	bad = d;
+	bad.kind = 9;
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_TYPE);
+	bad = d;
+	bad.id_len = 0;
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_LENGTH);
+
+	key_by_name(j, "phone", sk, &pk);
+	assert_int_equal(kt_sig_sign(&sig, sk, msg, sizeof(msg)), KT_OK);
+	assert_int_equal(kt_sig_verify(&pk, &sig, msg, sizeof(msg)), KT_OK);
+	assert_int_equal(kt_sig_verify(&pk, &sig, msg, 2), KT_ERR_BAD_SIGNATURE);
+	sig.sig[63] ^= 0x10;
+	assert_int_equal(kt_sig_verify(&pk, &sig, msg, sizeof(msg)), KT_ERR_BAD_SIGNATURE);
+	sig.sig[63] ^= 0x10;
+	sig.type = 0x02;
+	assert_int_equal(kt_sig_verify(&pk, &sig, msg, sizeof(msg)), KT_ERR_BAD_KEY_TYPE);
+	sig.type = KT_SIG_ED25519;
+	pk.pk[0] ^= 0xff; /* most likely off curve; certainly not the signer */
+	assert_true(kt_sig_verify(&pk, &sig, msg, sizeof(msg)) != KT_OK);
+	memset(pk.pk, 0, 32);
+	pk.pk[0] = 1;
+	assert_int_equal(kt_sig_verify(&pk, &sig, msg, sizeof(msg)), KT_ERR_BAD_KEY);
+	assert_int_equal(kt_sig_sign(&sig, sk, NULL, 0), KT_OK);
+	key_by_name(j, "phone", sk, &pk);
+	assert_int_equal(kt_sig_verify(&pk, &sig, NULL, 0), KT_OK);
+	kt_json_free(j);
+}
+
+/* ---- encoders refuse bad structs, caps are exact ------------------------ */
+
+static void max_device(kt_device *d, uint8_t tag)
+{
+	memset(d, 0, sizeof(*d));
+	memset(d->id, 'x', KT_DEVICE_ID_MAX);
+	d->id[KT_DEVICE_ID_MAX - 2] = (uint8_t)(tag >> 4 | 0x40);
+	d->id[KT_DEVICE_ID_MAX - 1] = (uint8_t)((tag & 0x0f) | 0x40);
+	d->id_len = KT_DEVICE_ID_MAX;
+	d->sign_pk.type = KT_SIGN_KEY_ED25519;
+	d->enc_pk.type = KT_ENC_KEY_X25519;
+	memset(d->push, 'p', KT_PUSH_ADDRESS_MAX);
+	d->push_len = KT_PUSH_ADDRESS_MAX;
+	d->kind = KT_DEVICE_OTHER;
+	d->added_at_ms = UINT64_MAX;
+}
+
+static void test_encoder_rejects(void **state)
+{
+	kt_device d;
+	kt_wbuf w;
+	kt_provenance pv;
+	kt_update_op op;
+	kt_log_entry e;
+	uint8_t acct[3] = {'a', 'b', 'c'};
+
+	(void)state;
+	max_device(&d, 0);
+	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES);
+	assert_int_equal(kt_device_encode(&w, &d), KT_OK);
+	assert_int_equal(w.len, KT_DEVICE_MAX_BYTES);
+	kt_wbuf_free(&w);
+	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES - 1); /* writer cap too small */
+	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	d.id_len = KT_DEVICE_ID_MAX + 1;
+	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES);
+	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_TOO_LARGE);
+	assert_int_equal(kt_wbuf_error(&w), KT_ERR_TOO_LARGE); /* sticky */
+	assert_int_equal(w.len, 0);
+	kt_wbuf_free(&w);
+	d.id_len = 0;
+	assert_int_equal(kt_device_spec_encode(&w, &d), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	d.id_len = 1;
+	d.push_len = KT_PUSH_ADDRESS_MAX + 1;
+	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	d.push_len = 0;
+	d.kind = 0;
+	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+	d.kind = 1;
+	d.enc_pk.type = 7;
+	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_enc_key_encode(&w, &d.enc_pk), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+	d.sign_pk.type = 7;
+	assert_int_equal(kt_sign_key_encode(&w, &d.sign_pk), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+
+	memset(&pv, 0, sizeof(pv));
+	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+	pv.type = KT_PROV_OPERATOR;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	pv.reason_len = KT_REASON_MAX;
+	memset(pv.reason, 'r', KT_REASON_MAX);
+	pv.label_len = KT_OPERATOR_LABEL_MAX;
+	memset(pv.label, 'l', KT_OPERATOR_LABEL_MAX);
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_OK);
+	assert_int_equal(w.len, KT_PROVENANCE_MAX_BYTES);
+	kt_wbuf_free(&w);
+	pv.reason[7] = 0xc0;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_UTF8);
+	kt_wbuf_free(&w);
+	pv.type = KT_PROV_DEVICE;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	pv.device_id_len = 1;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+	pv.type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_signature_encode(&w, &pv.sig), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+
+	/* The largest update message. */
+	memset(&op, 0, sizeof(op));
+	op.op = KT_OP_ADD_DEVICE;
+	max_device(&op.device, 1);
+	{
+		uint8_t big[KT_ACCOUNT_MAX];
+
+		memset(big, 'a', sizeof(big));
+		kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+		assert_int_equal(kt_update_message(&w, big, sizeof(big), &op, 0), KT_OK);
+		assert_int_equal(w.len, KT_UPDATE_MESSAGE_MAX_BYTES);
+		kt_wbuf_free(&w);
+	}
+	op.op = 0;
+	assert_int_equal(kt_update_op_encode(&w, &op), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+	op.op = KT_OP_REMOVE_DEVICE;
+	assert_int_equal(kt_update_op_encode(&w, &op), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	op.op = KT_OP_SET_PUSH;
+	op.device_id_len = 1;
+	op.push_len = KT_PUSH_ADDRESS_MAX + 1;
+	assert_int_equal(kt_update_op_encode(&w, &op), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	op.push_len = 0;
+	assert_int_equal(kt_update_message(&w, (const uint8_t *)"\xc0\xaf", 2, &op, 0),
+			 KT_ERR_BAD_UTF8);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_update_message(&w, acct, 0, &op, 0), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_history_request_message(&w, acct, 3, 0, 0, acct, 0),
+			 KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_registrar_token_message(&w, acct, 3, &d.sign_pk, 0),
+			 KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+
+	memset(&e, 0, sizeof(e));
+	e.type = 3;
+	assert_int_equal(kt_log_entry_encode(&w, &e), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+}
+
+static void test_value_caps(void **state)
+{
+	kt_account_value v, back;
+	kt_wbuf w;
+	kt_device d;
+	uint8_t *enc;
+	size_t len;
+	unsigned i;
+
+	(void)state;
+	kt_account_value_init(&v);
+	for (i = 0; i < KT_MAX_DEVICES_ENCODING; i++) {
+		max_device(&d, (uint8_t)i);
+		assert_int_equal(kt_account_value_add(&v, &d, SIZE_MAX), KT_OK);
+	}
+	max_device(&d, 0);
+	d.id_len = 3;
+	assert_int_equal(kt_account_value_add(&v, &d, SIZE_MAX), KT_ERR_TOO_LARGE);
+	assert_int_equal(encode_value(&w, &v), KT_OK);
+	assert_int_equal(w.len, KT_VALUE_MAX_BYTES);
+	assert_int_equal(kt_wbuf_take(&w, &enc, &len), KT_OK);
+	assert_int_equal(kt_account_value_decode(&back, enc, len), KT_OK);
+	assert_int_equal(back.count, KT_MAX_DEVICES_ENCODING);
+	assert_memory_equal(back.devices, v.devices, v.count * sizeof(kt_device));
+	kt_account_value_free(&back);
+	free(enc);
+
+	/* The encoder refuses more than the cap, and unsorted arrays. */
+	{
+		kt_account_value big;
+
+		big.count = KT_MAX_DEVICES_ENCODING + 1;
+		big.devices = calloc(big.count, sizeof(kt_device));
+		assert_non_null(big.devices);
+		memcpy(big.devices, v.devices, v.count * sizeof(kt_device));
+		assert_int_equal(encode_value(&w, &big), KT_ERR_TOO_LARGE);
+		kt_wbuf_free(&w);
+		assert_int_equal(kt_account_value_copy(&back, &big), KT_ERR_TOO_LARGE);
+		assert_null(back.devices);
+		kt_account_value_free(&big);
+	}
+	d = v.devices[0];
+	v.devices[0] = v.devices[1];
+	v.devices[1] = d;
+	assert_int_equal(encode_value(&w, &v), KT_ERR_NONCANONICAL);
+	kt_wbuf_free(&w);
+	v.devices[0] = v.devices[1];
+	assert_int_equal(encode_value(&w, &v), KT_ERR_NONCANONICAL);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_account_value_validate(&v), KT_ERR_NONCANONICAL);
+	kt_account_value_free(&v);
+	assert_int_equal(v.count, 0);
+	kt_account_value_free(NULL);
+}
+
+/* ---- value editing -------------------------------------------------------- */
+
+static void named(kt_device *d, const char *id)
+{
+	max_device(d, 0);
+	d->id_len = strlen(id);
+	memcpy(d->id, id, d->id_len);
+	d->push_len = 0;
+}
+
+static void expect_ids(const kt_account_value *v, const char *const *ids, size_t n)
+{
+	size_t i;
+
+	assert_int_equal(v->count, n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(v->devices[i].id_len, strlen(ids[i]));
+		assert_memory_equal(v->devices[i].id, ids[i], strlen(ids[i]));
+	}
+}
+
+static void test_value_editing(void **state)
+{
+	static const char *const after_add[] = {"a", "ab", "b", "m"};
+	static const char *const after_rm[] = {"a", "b", "m"};
+	kt_account_value v, c;
+	kt_device d;
+	const kt_device *f;
+	kt_wbuf w;
+	uint8_t push[KT_PUSH_ADDRESS_MAX + 1];
+
+	(void)state;
+	kt_account_value_init(&v);
+	named(&d, "m");
+	assert_int_equal(kt_account_value_add(&v, &d, 4), KT_OK);
+	named(&d, "ab");
+	assert_int_equal(kt_account_value_add(&v, &d, 4), KT_OK);
+	named(&d, "b");
+	assert_int_equal(kt_account_value_add(&v, &d, 4), KT_OK);
+	named(&d, "a");
+	assert_int_equal(kt_account_value_add(&v, &d, 4), KT_OK);
+	expect_ids(&v, after_add, 4);
+	named(&d, "z");
+	assert_int_equal(kt_account_value_add(&v, &d, 4), KT_ERR_TOO_LARGE);
+	named(&d, "ab");
+	assert_int_equal(kt_account_value_add(&v, &d, 8), KT_ERR_DEVICE_EXISTS);
+	d.id_len = 0;
+	assert_int_equal(kt_account_value_add(&v, &d, 8), KT_ERR_BAD_LENGTH);
+	expect_ids(&v, after_add, 4);
+	assert_int_equal(encode_value(&w, &v), KT_OK);
+	kt_wbuf_free(&w);
+
+	assert_int_equal(kt_account_value_copy(&c, &v), KT_OK);
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"ab", 2), KT_OK);
+	expect_ids(&c, after_rm, 3);
+	expect_ids(&v, after_add, 4); /* the copy is deep */
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"ab", 2),
+			 KT_ERR_NOT_FOUND);
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"x", 1),
+			 KT_ERR_NOT_FOUND);
+	assert_null(kt_account_value_find(&c, (const uint8_t *)"ab", 2));
+	assert_null(kt_account_value_find(&c, (const uint8_t *)"", 0));
+	f = kt_account_value_find(&c, (const uint8_t *)"m", 1);
+	assert_non_null(f);
+	assert_int_equal(f->push_len, 0);
+
+	memset(push, 'q', sizeof(push));
+	assert_int_equal(kt_account_value_set_push(&c, (const uint8_t *)"m", 1, push,
+						   KT_PUSH_ADDRESS_MAX + 1), KT_ERR_TOO_LARGE);
+	assert_int_equal(kt_account_value_set_push(&c, (const uint8_t *)"n", 1, push, 4),
+			 KT_ERR_NOT_FOUND);
+	assert_int_equal(kt_account_value_set_push(&c, (const uint8_t *)"m", 1, push, 4),
+			 KT_OK);
+	assert_int_equal(f->push_len, 4);
+	assert_memory_equal(f->push, "qqqq", 4);
+	assert_int_equal(kt_account_value_set_push(&c, (const uint8_t *)"m", 1, NULL, 0),
+			 KT_OK);
+	assert_int_equal(f->push_len, 0);
+
+	/* Removing every device leaves the empty value, encoded as u16 0. */
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"a", 1), KT_OK);
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"m", 1), KT_OK);
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"b", 1), KT_OK);
+	assert_int_equal(c.count, 0);
+	assert_null(c.devices);
+	assert_int_equal(encode_value(&w, &c), KT_OK);
+	assert_int_equal(w.len, 2);
+	assert_int_equal(w.data[0] | w.data[1], 0);
+	assert_int_equal(kt_account_value_decode(&c, w.data, w.len), KT_OK);
+	assert_int_equal(c.count, 0);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_account_value_remove(&c, (const uint8_t *)"a", 1),
+			 KT_ERR_NOT_FOUND);
+	assert_int_equal(kt_account_value_add(&c, &v.devices[0], 0), KT_ERR_TOO_LARGE);
+	kt_account_value_free(&c);
+	kt_account_value_free(&v);
+}
+
+static void test_id_order(void **state)
+{
+	(void)state;
+	assert_true(kt_device_id_cmp((const uint8_t *)"a", 1, (const uint8_t *)"ab", 2) < 0);
+	assert_true(kt_device_id_cmp((const uint8_t *)"ab", 2, (const uint8_t *)"a", 1) > 0);
+	assert_true(kt_device_id_cmp((const uint8_t *)"ab", 2, (const uint8_t *)"b", 1) < 0);
+	assert_true(kt_device_id_cmp((const uint8_t *)"\x7f", 1,
+				     (const uint8_t *)"\x80", 1) < 0); /* unsigned */
+	assert_int_equal(kt_device_id_cmp((const uint8_t *)"ab", 2,
+					  (const uint8_t *)"ab", 2), 0);
+	assert_int_equal(kt_device_id_cmp(NULL, 0, NULL, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vector_keys),
+		cmocka_unit_test(test_vector_device_and_value),
+		cmocka_unit_test(test_vector_provenance),
+		cmocka_unit_test(test_vector_update_messages),
+		cmocka_unit_test(test_vector_registrar_and_history_request),
+		cmocka_unit_test(test_vector_commitment),
+		cmocka_unit_test(test_vector_leaf_and_history),
+		cmocka_unit_test(test_vector_log_entries),
+		cmocka_unit_test(test_decoder_twins_device_value),
+		cmocka_unit_test(test_decoder_twins_provenance_op),
+		cmocka_unit_test(test_decoder_twins_fixed),
+		cmocka_unit_test(test_utf8_and_account),
+		cmocka_unit_test(test_sign_key_validation),
+		cmocka_unit_test(test_enc_key_validation),
+		cmocka_unit_test(test_device_validate_and_sig),
+		cmocka_unit_test(test_encoder_rejects),
+		cmocka_unit_test(test_value_caps),
+		cmocka_unit_test(test_value_editing),
+		cmocka_unit_test(test_id_order),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
