@@ -85,6 +85,9 @@ typedef enum kt_err {
 	KT_ERR_VERSION_GAP = -142,         /* versions are not consecutive */
 	KT_ERR_LEAF_MISMATCH = -143,       /* entry/leaf fields disagree */
 	KT_ERR_DEVICE_EXISTS = -144,       /* the account already has a device with this id */
+	KT_ERR_PROVENANCE_OP = -145,       /* provenance carries an operation its type may not authorise */
+	KT_ERR_NOOP_CHANGE = -146,         /* the operation would leave the value unchanged */
+	KT_ERR_VALUE_MISMATCH = -147,      /* committed value is not the previous value with the operation applied */
 
 	/* -160 .. -199: server (ktd) */
 	KT_ERR_STORAGE_FORMAT = -160,      /* database has another on-disk format version */
@@ -97,6 +100,22 @@ typedef enum kt_err {
 	KT_ERR_CONFIG_INVALID = -167,      /* options that contradict each other / required unset */
 	KT_ERR_NET_LISTEN = -168,          /* cannot listen on an address (in use, bad address, bad TLS credentials) */
 	KT_ERR_NET_STALE = -169,           /* a deferred-call handle that no longer names a pending call */
+	KT_ERR_VERSION_MISMATCH = -170,     /* expected_version is not the account's current version */
+	KT_ERR_ALREADY_APPLIED = -171,      /* a batch at or below the applied index (replayed) */
+	KT_ERR_BUSY = -172,                 /* the sequencer queue is full; retry later */
+	KT_ERR_UNAVAILABLE = -173,          /* the node is stopping or cannot serve */
+	KT_ERR_NOT_LEADER = -174,           /* this node is not the leader (writes go to the leader) */
+	KT_ERR_NO_ACCOUNT = -175,           /* the account does not exist */
+	KT_ERR_UNAUTHORISED = -176,         /* the signer is not a device of the account / bad credential */
+	KT_ERR_TOKEN_EXPIRED = -177,        /* a registrar token past its expiry (or too far in the future) */
+	KT_ERR_UNKNOWN_REGISTRAR = -178,    /* a registrar key that is not configured */
+	KT_ERR_ADMIN_DENIED = -179,         /* missing or wrong admin credential */
+	KT_ERR_RATE_LIMITED = -180,         /* a per-peer rate limit was hit */
+	KT_ERR_NO_CHECKPOINT = -181,        /* no signed checkpoint at the requested tree size */
+	KT_ERR_STALE_REQUEST = -182,        /* a signed request whose timestamp is outside the allowed skew */
+	KT_ERR_KEYS = -183,                 /* a key file is missing, unreadable or malformed */
+	KT_ERR_ACCOUNT_EXISTS = -184,       /* enrolment of an account that already has devices (use recovery) */
+	KT_ERR_UNKNOWN_WITNESS = -185,      /* a cosignature by a key that is not a configured witness */
 	/* -200 .. -249: client (libkeytrail) */
 } kt_err;
 
