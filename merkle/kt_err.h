@@ -117,6 +117,34 @@ typedef enum kt_err {
 	KT_ERR_ACCOUNT_EXISTS = -184,       /* enrolment of an account that already has devices (use recovery) */
 	KT_ERR_UNKNOWN_WITNESS = -185,      /* a cosignature by a key that is not a configured witness */
 	/* -200 .. -249: client (libkeytrail) */
+	KT_ERR_CLIENT_CONFIG = -200,        /* invalid trust configuration (keys, threshold, mode, limits) */
+	KT_ERR_CLIENT_STATE = -201,         /* trust state malformed or not signed by the configured log */
+	KT_ERR_CLIENT_CHECKPOINT_SIG = -202, /* checkpoint note not validly signed by the log key */
+	KT_ERR_CLIENT_CHECKPOINT_ORIGIN = -203, /* checkpoint signed by the log key for another origin */
+	KT_ERR_CLIENT_SIZE_MISMATCH = -204, /* checkpoint size differs from the response's tree size */
+	KT_ERR_CLIENT_WITNESS_POLICY = -205, /* fewer than k of the n configured witnesses cosigned */
+	KT_ERR_CLIENT_LAG = -206,           /* bounded lag: uncosigned and the last cosigned checkpoint is too old */
+	KT_ERR_CLIENT_ROLLBACK = -207,      /* checkpoint smaller than the trusted one */
+	KT_ERR_CLIENT_FORK = -208,          /* same tree size as the trusted checkpoint, another root */
+	KT_ERR_CLIENT_INCONSISTENT = -209,  /* consistency proof from the trusted checkpoint fails */
+	KT_ERR_CLIENT_EMPTY_LOG = -210,     /* checkpoint of an empty tree (no last entry) */
+	KT_ERR_CLIENT_ENTRY_MALFORMED = -211, /* a log entry does not decode or has the wrong type */
+	KT_ERR_CLIENT_ENTRY_INCLUSION = -212, /* a log entry's inclusion proof fails */
+	KT_ERR_CLIENT_STALE = -213,         /* last entry older than the maximum checkpoint age */
+	KT_ERR_CLIENT_FUTURE = -214,        /* last entry timestamp too far in the future */
+	KT_ERR_CLIENT_TIME_ORDER = -215,    /* last entry older than the trusted checkpoint's last entry */
+	KT_ERR_CLIENT_VRF = -216,           /* the account's VRF proof fails */
+	KT_ERR_CLIENT_LEAF_MALFORMED = -217, /* map leaf malformed, version 0, or log_index outside the tree */
+	KT_ERR_CLIENT_MAP_PROOF = -218,     /* map inclusion / absence proof fails against the map root */
+	KT_ERR_CLIENT_OPENING = -219,       /* commitment does not open to the value and provenance */
+	KT_ERR_CLIENT_VALUE_MALFORMED = -220, /* account value does not decode */
+	KT_ERR_CLIENT_VALUE_INVALID = -221, /* a device key in the value is invalid */
+	KT_ERR_CLIENT_PROVENANCE_MALFORMED = -222, /* provenance does not decode */
+	KT_ERR_CLIENT_ENTRY_MISMATCH = -223, /* history entry for another index, log_index or leaf */
+	KT_ERR_CLIENT_VERSION_GAP = -224,   /* history versions not consecutive from the last checked one */
+	KT_ERR_CLIENT_HISTORY = -225,       /* history chain does not link the checked version to the current leaf */
+	KT_ERR_CLIENT_TRANSITION = -226,    /* a version is not the previous value with its operation applied */
+	KT_ERR_CLIENT_PROVENANCE_SIG = -227, /* a device or registrar signature in a provenance fails */
 } kt_err;
 
 /* Returns a static, human-readable description of code; never NULL.

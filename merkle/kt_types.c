@@ -16,7 +16,9 @@ _Static_assert(DOMAIN_LEN(KT_DOMAIN_HISTORY_REQUEST) == 27, "history domain leng
 _Static_assert(KT_DEVICE_SPEC_MAX_BYTES == 646, "device spec size");
 _Static_assert(KT_DEVICE_MIN_BYTES == 79, "device min size");
 _Static_assert(KT_VALUE_MAX_BYTES == 167426, "value size");
-_Static_assert(KT_PROVENANCE_MAX_BYTES == 1283, "provenance size");
+_Static_assert(KT_UPDATE_OP_MAX_BYTES == 647, "update op size");
+_Static_assert(KT_PROVENANCE_MAX_BYTES == 1930, "provenance size");
+_Static_assert(KT_PROVENANCE_MAX_BYTES <= UINT16_MAX, "provenance fits vec16 (storage)");
 _Static_assert(KT_UPDATE_MESSAGE_MAX_BYTES == 930, "update message size");
 _Static_assert(KT_MAP_LEAF_BYTES == 80, "map leaf size");
 _Static_assert(KT_LOG_ENTRY_UPDATE_BYTES == 153, "update entry size");
@@ -650,9 +652,118 @@ int kt_account_value_set_push(kt_account_value *v, const uint8_t *id,
 	return KT_OK;
 }
 
+/* ---- update operations ------------------------------------------------ */
+
+static int op_known(uint8_t op)
+{
+	return op >= KT_OP_ADD_DEVICE && op <= KT_OP_ENROL;
+}
+
+static int op_check(const kt_update_op *op)
+{
+	int r;
+
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		return device_check(&op->device);
+	case KT_OP_REMOVE_DEVICE:
+		return check_len(op->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+	case KT_OP_SET_PUSH:
+		r = check_len(op->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+		return r != KT_OK ? r : check_len(op->push_len, 0, KT_PUSH_ADDRESS_MAX);
+	default:
+		return KT_ERR_BAD_TYPE;
+	}
+}
+
+/* Writes a checked op. */
+static void put_op(kt_wbuf *w, const kt_update_op *op)
+{
+	kt_put_u8(w, op->op);
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		put_device(w, &op->device, 0);
+		break;
+	case KT_OP_REMOVE_DEVICE:
+		kt_put_vec8(w, op->device_id, op->device_id_len);
+		break;
+	default: /* KT_OP_SET_PUSH */
+		kt_put_vec8(w, op->device_id, op->device_id_len);
+		kt_put_vec16(w, op->push, op->push_len);
+		break;
+	}
+}
+
+/* Reads the payload of a known op whose byte is already in op->op. */
+static void get_op_payload(kt_rbuf *rb, kt_update_op *op)
+{
+	const uint8_t *q;
+	size_t n;
+
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		get_device(rb, &op->device, 0);
+		break;
+	default: /* KT_OP_REMOVE_DEVICE, KT_OP_SET_PUSH */
+		q = kt_get_vec8(rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
+		copy_out(op->device_id, &op->device_id_len, q, n);
+		if (op->op == KT_OP_SET_PUSH) {
+			q = kt_get_vec16(rb, 0, KT_PUSH_ADDRESS_MAX, &n);
+			copy_out(op->push, &op->push_len, q, n);
+		}
+		break;
+	}
+}
+
+int kt_update_op_encode(kt_wbuf *w, const kt_update_op *op)
+{
+	int r = op_check(op);
+
+	if (r != KT_OK)
+		return wfail(w, r);
+	put_op(w, op);
+	return kt_wbuf_error(w);
+}
+
+int kt_update_op_decode(kt_update_op *op, const uint8_t *p, size_t len)
+{
+	kt_rbuf rb;
+	int r;
+
+	memset(op, 0, sizeof(*op));
+	kt_rbuf_init(&rb, p, len);
+	op->op = kt_get_u8(&rb);
+	if (op_known(op->op))
+		get_op_payload(&rb, op);
+	else
+		kt_rbuf_fail(&rb, KT_ERR_BAD_TYPE); /* no-op if already truncated */
+	r = kt_rbuf_finish(&rb);
+	if (r != KT_OK)
+		memset(op, 0, sizeof(*op));
+	return r;
+}
+
 /* ---- provenance ------------------------------------------------------- */
 
-static int provenance_check(const kt_provenance *pv)
+static int prov_type_known(uint8_t type)
+{
+	return type >= KT_PROV_DEVICE && type <= KT_PROV_OPERATOR;
+}
+
+/* Which (known) ops a (known) provenance type may carry: enrolment is the
+ * registrar's alone, and the registrar authorises nothing else. */
+static int prov_op_allowed(uint8_t type, uint8_t op)
+{
+	if (type == KT_PROV_REGISTRAR)
+		return op == KT_OP_ENROL;
+	return op != KT_OP_ENROL;
+}
+
+/* The fields after the op, of a known type. */
+static int prov_body_check(const kt_provenance *pv)
 {
 	int r;
 
@@ -663,7 +774,7 @@ static int provenance_check(const kt_provenance *pv)
 	case KT_PROV_REGISTRAR:
 		r = sign_key_check(&pv->registrar_pk);
 		return r != KT_OK ? r : signature_check(&pv->sig);
-	case KT_PROV_OPERATOR:
+	default: /* KT_PROV_OPERATOR */
 		r = check_len(pv->reason_len, KT_REASON_MIN, KT_REASON_MAX);
 		if (r == KT_OK)
 			r = check_len(pv->label_len, 0, KT_OPERATOR_LABEL_MAX);
@@ -672,9 +783,20 @@ static int provenance_check(const kt_provenance *pv)
 		if (r == KT_OK)
 			r = kt_utf8_check(pv->label, pv->label_len);
 		return r;
-	default:
-		return KT_ERR_BAD_TYPE;
 	}
+}
+
+/* In the decoder's order: type, op byte, op/type pairing, op payload, body. */
+static int provenance_check(const kt_provenance *pv)
+{
+	int r;
+
+	if (!prov_type_known(pv->type) || !op_known(pv->op.op))
+		return KT_ERR_BAD_TYPE;
+	if (!prov_op_allowed(pv->type, pv->op.op))
+		return KT_ERR_PROVENANCE_OP;
+	r = op_check(&pv->op);
+	return r != KT_OK ? r : prov_body_check(pv);
 }
 
 int kt_provenance_encode(kt_wbuf *w, const kt_provenance *pv)
@@ -684,6 +806,7 @@ int kt_provenance_encode(kt_wbuf *w, const kt_provenance *pv)
 	if (r != KT_OK)
 		return wfail(w, r);
 	kt_put_u8(w, pv->type);
+	put_op(w, &pv->op);
 	switch (pv->type) {
 	case KT_PROV_DEVICE:
 		kt_put_vec8(w, pv->device_id, pv->device_id_len);
@@ -724,34 +847,56 @@ static void get_text8(kt_rbuf *rb, uint8_t *dst, size_t *dst_len,
 		kt_rbuf_fail(rb, KT_ERR_BAD_UTF8);
 }
 
+/* The op of a provenance of known type: a disallowed op is rejected at its
+ * byte, before its payload is read. */
+static void get_prov_op(kt_rbuf *rb, kt_provenance *pv)
+{
+	pv->op.op = kt_get_u8(rb);
+	if (!op_known(pv->op.op))
+		kt_rbuf_fail(rb, KT_ERR_BAD_TYPE);
+	else if (!prov_op_allowed(pv->type, pv->op.op))
+		kt_rbuf_fail(rb, KT_ERR_PROVENANCE_OP);
+	else
+		get_op_payload(rb, &pv->op);
+}
+
+/* The fields after the op, of a known type. */
+static void get_prov_body(kt_rbuf *rb, kt_provenance *pv)
+{
+	const uint8_t *q;
+	size_t n;
+
+	switch (pv->type) {
+	case KT_PROV_DEVICE:
+		q = kt_get_vec8(rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
+		copy_out(pv->device_id, &pv->device_id_len, q, n);
+		get_signature(rb, &pv->sig);
+		break;
+	case KT_PROV_REGISTRAR:
+		get_sign_key(rb, &pv->registrar_pk);
+		pv->expiry_ms = kt_get_u64(rb);
+		get_signature(rb, &pv->sig);
+		break;
+	default: /* KT_PROV_OPERATOR */
+		get_text16(rb, pv->reason, &pv->reason_len, KT_REASON_MIN, KT_REASON_MAX);
+		get_text8(rb, pv->label, &pv->label_len, 0, KT_OPERATOR_LABEL_MAX);
+		break;
+	}
+}
+
 int kt_provenance_decode(kt_provenance *pv, const uint8_t *p, size_t len)
 {
 	kt_rbuf rb;
-	const uint8_t *q;
-	size_t n;
 	int r;
 
 	memset(pv, 0, sizeof(*pv));
 	kt_rbuf_init(&rb, p, len);
 	pv->type = kt_get_u8(&rb);
-	switch (pv->type) {
-	case KT_PROV_DEVICE:
-		q = kt_get_vec8(&rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
-		copy_out(pv->device_id, &pv->device_id_len, q, n);
-		get_signature(&rb, &pv->sig);
-		break;
-	case KT_PROV_REGISTRAR:
-		get_sign_key(&rb, &pv->registrar_pk);
-		pv->expiry_ms = kt_get_u64(&rb);
-		get_signature(&rb, &pv->sig);
-		break;
-	case KT_PROV_OPERATOR:
-		get_text16(&rb, pv->reason, &pv->reason_len, KT_REASON_MIN, KT_REASON_MAX);
-		get_text8(&rb, pv->label, &pv->label_len, 0, KT_OPERATOR_LABEL_MAX);
-		break;
-	default:
+	if (prov_type_known(pv->type)) {
+		get_prov_op(&rb, pv);
+		get_prov_body(&rb, pv);
+	} else {
 		kt_rbuf_fail(&rb, KT_ERR_BAD_TYPE); /* no-op if already truncated */
-		break;
 	}
 	r = kt_rbuf_finish(&rb);
 	if (r != KT_OK)
@@ -759,86 +904,95 @@ int kt_provenance_decode(kt_provenance *pv, const uint8_t *p, size_t len)
 	return r;
 }
 
-/* ---- update operations ------------------------------------------------ */
+/* ---- transitions ------------------------------------------------------ */
 
-static int op_check(const kt_update_op *op)
+/* set_push on v: KT_ERR_NOT_FOUND, or KT_ERR_NOOP_CHANGE if the address is
+ * already the device's. */
+static int apply_set_push(kt_account_value *v, const kt_update_op *op)
 {
+	const kt_device *cur = kt_account_value_find(v, op->device_id,
+						     op->device_id_len);
+
+	if (cur == NULL)
+		return KT_ERR_NOT_FOUND;
+	/* Push addresses are public: memcmp is fine. */
+	if (cur->push_len == op->push_len &&
+	    (op->push_len == 0 || memcmp(cur->push, op->push, op->push_len) == 0))
+		return KT_ERR_NOOP_CHANGE;
+	return kt_account_value_set_push(v, op->device_id, op->device_id_len,
+					 op->push, op->push_len);
+}
+
+int kt_value_apply_op(kt_account_value *out, const kt_account_value *prev,
+		      const kt_update_op *op, uint64_t added_at_ms,
+		      size_t max_devices)
+{
+	kt_account_value v;
+	kt_device d;
 	int r;
 
-	switch (op->op) {
-	case KT_OP_ADD_DEVICE:
-	case KT_OP_ENROL:
-		return device_check(&op->device);
-	case KT_OP_REMOVE_DEVICE:
-		return check_len(op->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
-	case KT_OP_SET_PUSH:
-		r = check_len(op->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
-		return r != KT_OK ? r : check_len(op->push_len, 0, KT_PUSH_ADDRESS_MAX);
-	default:
-		return KT_ERR_BAD_TYPE;
-	}
-}
-
-/* Writes a checked op. */
-static void put_op(kt_wbuf *w, const kt_update_op *op)
-{
-	kt_put_u8(w, op->op);
-	switch (op->op) {
-	case KT_OP_ADD_DEVICE:
-	case KT_OP_ENROL:
-		put_device(w, &op->device, 0);
-		break;
-	case KT_OP_REMOVE_DEVICE:
-		kt_put_vec8(w, op->device_id, op->device_id_len);
-		break;
-	default: /* KT_OP_SET_PUSH */
-		kt_put_vec8(w, op->device_id, op->device_id_len);
-		kt_put_vec16(w, op->push, op->push_len);
-		break;
-	}
-}
-
-int kt_update_op_encode(kt_wbuf *w, const kt_update_op *op)
-{
-	int r = op_check(op);
-
+	if (out == prev)
+		return KT_ERR_INVALID_ARG;
+	kt_account_value_init(out);
+	kt_account_value_init(&v);
+	r = op_check(op);
+	if (r == KT_OK)
+		r = value_check(prev);
+	if (r == KT_OK)
+		r = kt_account_value_copy(&v, prev);
 	if (r != KT_OK)
-		return wfail(w, r);
-	put_op(w, op);
-	return kt_wbuf_error(w);
+		goto out;
+	switch (op->op) {
+	case KT_OP_ADD_DEVICE:
+	case KT_OP_ENROL:
+		d = op->device;
+		d.added_at_ms = added_at_ms;
+		r = kt_account_value_add(&v, &d, max_devices);
+		break;
+	case KT_OP_REMOVE_DEVICE:
+		r = kt_account_value_remove(&v, op->device_id, op->device_id_len);
+		break;
+	default: /* KT_OP_SET_PUSH, checked by op_check */
+		r = apply_set_push(&v, op);
+		break;
+	}
+	if (r != KT_OK)
+		goto out;
+	*out = v;
+	kt_account_value_init(&v);
+out:
+	kt_account_value_free(&v);
+	return r;
 }
 
-int kt_update_op_decode(kt_update_op *op, const uint8_t *p, size_t len)
+int kt_provenance_check_transition(const kt_account_value *prev,
+				   const kt_account_value *next,
+				   const kt_provenance *pv, uint64_t added_at_ms)
 {
-	kt_rbuf rb;
-	const uint8_t *q;
-	size_t n;
+	kt_account_value want;
+	kt_wbuf a, b;
 	int r;
 
-	memset(op, 0, sizeof(*op));
-	kt_rbuf_init(&rb, p, len);
-	op->op = kt_get_u8(&rb);
-	switch (op->op) {
-	case KT_OP_ADD_DEVICE:
-	case KT_OP_ENROL:
-		get_device(&rb, &op->device, 0);
-		break;
-	case KT_OP_REMOVE_DEVICE:
-	case KT_OP_SET_PUSH:
-		q = kt_get_vec8(&rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
-		copy_out(op->device_id, &op->device_id_len, q, n);
-		if (op->op == KT_OP_SET_PUSH) {
-			q = kt_get_vec16(&rb, 0, KT_PUSH_ADDRESS_MAX, &n);
-			copy_out(op->push, &op->push_len, q, n);
-		}
-		break;
-	default:
-		kt_rbuf_fail(&rb, KT_ERR_BAD_TYPE);
-		break;
-	}
-	r = kt_rbuf_finish(&rb);
+	kt_account_value_init(&want);
+	kt_wbuf_init(&a, KT_VALUE_MAX_BYTES);
+	kt_wbuf_init(&b, KT_VALUE_MAX_BYTES);
+	r = provenance_check(pv);
+	if (r == KT_OK)
+		r = kt_value_apply_op(&want, prev, &pv->op, added_at_ms,
+				      KT_MAX_DEVICES_ENCODING);
+	if (r == KT_OK)
+		r = kt_account_value_encode(&a, &want);
+	if (r == KT_OK)
+		r = kt_account_value_encode(&b, next);
 	if (r != KT_OK)
-		memset(op, 0, sizeof(*op));
+		goto out;
+	/* Values are public: memcmp is fine.  Both are >= 2 bytes. */
+	if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+		r = KT_ERR_VALUE_MISMATCH;
+out:
+	kt_wbuf_free(&a);
+	kt_wbuf_free(&b);
+	kt_account_value_free(&want);
 	return r;
 }
 

@@ -25,9 +25,14 @@
  *   - the server, before sequencing: kt_account_check, kt_update_op_decode or
  *     the struct it builds, kt_device_validate on every device spec it is asked
  *     to add or enrol, kt_update_verify / kt_registrar_token_verify,
- *     kt_history_request_verify;
- *   - the apply path: kt_account_value_add/remove/set_push, the encoders, and
- *     kt_commit.h;
+ *     kt_history_request_verify, kt_provenance_encode (which carries the op);
+ *   - the apply path: kt_value_apply_op (or kt_account_value_add/remove/
+ *     set_push), the encoders, and kt_commit.h;
+ *   - an owner's monitor and the auditor-side tools, per version v:
+ *     kt_provenance_decode, the signature check of its type (kt_update_verify
+ *     over pv.op at expected_version v-1, or kt_registrar_token_verify), and
+ *     kt_provenance_check_transition(value_{v-1}, value_v, pv, timestamp of
+ *     v's log entry);
  *   - the client, before it seals to a device: kt_account_value_decode then
  *     kt_account_value_validate (every key), after kt_commit.h has opened the
  *     commitment over the received bytes.
@@ -116,9 +121,11 @@ extern "C" {
 	(1 + KT_DEVICE_ID_MIN + KT_SIGN_KEY_BYTES + KT_ENC_KEY_BYTES + 2 + 1 + 8) /* 79 */
 #define KT_VALUE_MAX_BYTES \
 	(2 + KT_MAX_DEVICES_ENCODING * KT_DEVICE_MAX_BYTES)         /* 167426 */
-#define KT_PROVENANCE_MAX_BYTES \
-	(1 + 2 + KT_REASON_MAX + 1 + KT_OPERATOR_LABEL_MAX)         /* 1283 */
 #define KT_UPDATE_OP_MAX_BYTES (1 + KT_DEVICE_SPEC_MAX_BYTES)       /* 647 */
+/* type || op || the largest body (operator: vec16 reason, vec8 label). */
+#define KT_PROVENANCE_MAX_BYTES \
+	(1 + KT_UPDATE_OP_MAX_BYTES + 2 + KT_REASON_MAX + 1 + \
+	 KT_OPERATOR_LABEL_MAX)                                      /* 1930 */
 #define KT_UPDATE_MESSAGE_MAX_BYTES \
 	(1 + 18 + 1 + KT_ACCOUNT_MAX + KT_UPDATE_OP_MAX_BYTES + 8)  /* 930 */
 #define KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES \
@@ -172,9 +179,31 @@ typedef struct kt_account_value {
 	size_t count;                        /* 0..KT_MAX_DEVICES_ENCODING */
 } kt_account_value;
 
-/* Who authorised a change.  Only the fields of `type` are encoded. */
+/* An update operation (op byte + payload).  Only the fields of `op` are
+ * encoded. */
+typedef struct kt_update_op {
+	uint8_t op;                          /* KT_OP_* */
+	/* KT_OP_ADD_DEVICE, KT_OP_ENROL: the device spec (added_at_ms is not
+	 * encoded and is 0 after decoding). */
+	kt_device device;
+	/* KT_OP_REMOVE_DEVICE, KT_OP_SET_PUSH */
+	uint8_t device_id[KT_DEVICE_ID_MAX];
+	size_t device_id_len;                /* 1..64 */
+	/* KT_OP_SET_PUSH */
+	uint8_t push[KT_PUSH_ADDRESS_MAX];
+	size_t push_len;                     /* 0..512 */
+} kt_update_op;
+
+/* Who authorised a change, and the change itself.  Encoded as u8 type ||
+ * update op || the fields of `type` (only those are encoded).  Which ops a
+ * type may carry: device and operator: add_device, remove_device, set_push;
+ * registrar: enrol only. */
 typedef struct kt_provenance {
 	uint8_t type;                        /* KT_PROV_* */
+	/* The operation that was authorised (for KT_PROV_DEVICE exactly the op
+	 * the device signed; for KT_PROV_REGISTRAR the enrolment, whose
+	 * device.sign_pk is the key the token names). */
+	kt_update_op op;
 	/* KT_PROV_DEVICE: the authorising device and its signature over the
 	 * update message (kt_update_message). */
 	uint8_t device_id[KT_DEVICE_ID_MAX];
@@ -191,21 +220,6 @@ typedef struct kt_provenance {
 	uint8_t label[KT_OPERATOR_LABEL_MAX];
 	size_t label_len;                    /* 0..255, UTF-8 */
 } kt_provenance;
-
-/* An update operation (op byte + payload).  Only the fields of `op` are
- * encoded. */
-typedef struct kt_update_op {
-	uint8_t op;                          /* KT_OP_* */
-	/* KT_OP_ADD_DEVICE, KT_OP_ENROL: the device spec (added_at_ms is not
-	 * encoded and is 0 after decoding). */
-	kt_device device;
-	/* KT_OP_REMOVE_DEVICE, KT_OP_SET_PUSH */
-	uint8_t device_id[KT_DEVICE_ID_MAX];
-	size_t device_id_len;                /* 1..64 */
-	/* KT_OP_SET_PUSH */
-	uint8_t push[KT_PUSH_ADDRESS_MAX];
-	size_t push_len;                     /* 0..512 */
-} kt_update_op;
 
 /* What the map commits to per account: 80 bytes, fixed. */
 typedef struct kt_map_leaf {
@@ -349,11 +363,59 @@ KT_MUST_CHECK int kt_account_value_set_push(kt_account_value *v,
 
 /* ---- provenance ------------------------------------------------------- */
 
-/* u8 type || device: vec8 device_id || signature
- *          | registrar: sign key || u64 expiry_ms || signature
- *          | operator: vec16 reason (1..1024, UTF-8) || vec8 label (UTF-8). */
+/* u8 type || update op (as kt_update_op_encode: u8 op || payload)
+ *          || device: vec8 device_id || signature
+ *           | registrar: sign key || u64 expiry_ms || signature
+ *           | operator: vec16 reason (1..1024, UTF-8) || vec8 label (UTF-8).
+ * Besides the usual errors, an op the type may not carry (registrar: anything
+ * but KT_OP_ENROL; device, operator: KT_OP_ENROL) gives KT_ERR_PROVENANCE_OP,
+ * from the encoder and from the decoder (detected at the op byte, before its
+ * payload; an unknown op byte is KT_ERR_BAD_TYPE). */
 KT_MUST_CHECK int kt_provenance_encode(kt_wbuf *w, const kt_provenance *pv);
 KT_MUST_CHECK int kt_provenance_decode(kt_provenance *pv, const uint8_t *p, size_t len);
+
+/* ---- transitions: the apply path, monitors, auditors -------------------- */
+
+/* Computes *out = *prev with *op applied, as the apply path does:
+ *   add_device, enrol: insert op->device with added_at_ms set to added_at_ms
+ *     (op->device.added_at_ms is ignored) — KT_ERR_DEVICE_EXISTS if the id is
+ *     present, KT_ERR_TOO_LARGE if prev already holds min(max_devices,
+ *     KT_MAX_DEVICES_ENCODING) devices;
+ *   remove_device: KT_ERR_NOT_FOUND if absent (the last one leaves the empty
+ *     value);
+ *   set_push: KT_ERR_NOT_FOUND if absent, KT_ERR_NOOP_CHANGE if the device
+ *     already has exactly this push address.
+ * The apply path passes added_at_ms = the timestamp_ms of the log entry that
+ * records the change (the batch timestamp), so that a monitor can recompute
+ * it from the entry.  Also returns the structural errors of *op (as
+ * kt_update_op_encode) and of *prev (as kt_account_value_encode),
+ * KT_ERR_INVALID_ARG if out == prev, KT_ERR_NOMEM.  Keys are not validated
+ * (kt_device_validate is the server's, before sequencing).
+ * *out is overwritten, not freed first; on KT_OK the caller owns it
+ * (kt_account_value_free), on failure it is empty.  *prev is only read. */
+KT_MUST_CHECK int kt_value_apply_op(kt_account_value *out,
+				    const kt_account_value *prev,
+				    const kt_update_op *op, uint64_t added_at_ms,
+				    size_t max_devices);
+
+/* Checks that version v of an account is exactly version v-1 with the
+ * provenance's operation applied: KT_OK iff the encoding of *next equals the
+ * encoding of kt_value_apply_op(prev, &pv->op, added_at_ms,
+ * KT_MAX_DEVICES_ENCODING) (the server's configured cap is not known to a
+ * monitor).  added_at_ms is the timestamp_ms of version v's log entry.
+ * Returns KT_ERR_VALUE_MISMATCH if the values differ (an extra or missing
+ * device, another key, push address or added_at); the error of
+ * kt_value_apply_op if the op does not apply to prev (KT_ERR_NOT_FOUND,
+ * KT_ERR_DEVICE_EXISTS, KT_ERR_NOOP_CHANGE, KT_ERR_TOO_LARGE); the
+ * structural errors of *pv (as kt_provenance_encode, KT_ERR_PROVENANCE_OP
+ * included) or of *next; KT_ERR_NOMEM.  Every code but KT_OK and
+ * KT_ERR_NOMEM means the committed transition is not the authorised one.
+ * Signatures are NOT checked here (kt_update_verify /
+ * kt_registrar_token_verify over pv->op are the caller's). */
+KT_MUST_CHECK int kt_provenance_check_transition(const kt_account_value *prev,
+						 const kt_account_value *next,
+						 const kt_provenance *pv,
+						 uint64_t added_at_ms);
 
 /* ---- update operations and signed messages ---------------------------- */
 

@@ -14,7 +14,10 @@
  *   registrar = 32 x 0x03.  X25519 keys: secret 32 x 0x11 (phone), 32 x 0x12
  *   (laptop), public = X25519(secret, 9).  Openings: 0x10..0x1f (version 1),
  *   0x00..0x0f (version 2), 0x20..0x2f (version 3).  Index 0x80..0x9f, map
- *   root 0xc0..0xdf.
+ *   root 0xc0..0xdf.  Log entry timestamps T1, T2, T3 (below) for versions
+ *   1..3; each value is built with kt_value_apply_op from the previous one,
+ *   the provenance's op and that timestamp, and checked with
+ *   kt_provenance_check_transition.
  *
  * The unit test tests/unit/test_types.c re-derives every value from these
  * inputs and compares it with the committed file, so regenerate the file only
@@ -32,9 +35,9 @@
 #include "kt_types.h"
 
 #define ACCOUNT "tel:+15551234567"
-#define T1 1767225600000ULL           /* 2026-01-01T00:00:00Z: version 1 batch */
-#define T2 1767229200000ULL           /* version 2 batch */
-#define T3 1767232800000ULL           /* version 3 batch */
+#define T1 1767225600000ULL           /* 2026-01-01T00:00:00Z: version 1 entry */
+#define T2 1767229200000ULL           /* version 2 entry */
+#define T3 1767232800000ULL           /* version 3 entry */
 #define TOKEN_EXPIRY 1767312000000ULL /* registrar token expiry */
 #define HISTORY_REQ_TS 1767240000000ULL
 #define HEARTBEAT_TS (T2 + 10000ULL)
@@ -393,14 +396,34 @@ static void jw_value(jw *j, const char *key, const kt_account_value *v)
 	blob_free(&e);
 }
 
-static void jw_prov(jw *j, const kt_provenance *pv, const blob *signed_msg)
+/* The fields of an update op (op byte, then its payload's fields). */
+static void jw_op_fields(jw *j, const kt_update_op *op)
 {
-	blob e = enc_prov(pv);
+	jw_u64(j, "op", op->op);
+	if (op->op == KT_OP_ENROL || op->op == KT_OP_ADD_DEVICE) {
+		jw_device(j, "device", &op->device, 0);
+	} else {
+		jw_hex(j, "device_id", op->device_id, op->device_id_len);
+		if (op->op == KT_OP_SET_PUSH)
+			jw_hex(j, "push", op->push, op->push_len);
+	}
+}
+
+/* expected_version: what the device signed (device provenance only). */
+static void jw_prov(jw *j, const kt_provenance *pv, const blob *signed_msg,
+		    uint64_t expected_version)
+{
+	blob e = enc_prov(pv), o = enc_op(&pv->op);
 
 	jw_begin(j, NULL, '{');
 	jw_u64(j, "type", pv->type);
+	jw_begin(j, "op", '{');
+	jw_op_fields(j, &pv->op);
+	jw_blob(j, "op_encoding", &o);
+	jw_end(j, '}');
 	if (pv->type == KT_PROV_DEVICE) {
 		jw_hex(j, "device_id", pv->device_id, pv->device_id_len);
+		jw_u64(j, "expected_version", expected_version);
 		jw_sig(j, "signature", &pv->sig);
 		jw_blob(j, "signed_message", signed_msg);
 	} else if (pv->type == KT_PROV_REGISTRAR) {
@@ -416,6 +439,7 @@ static void jw_prov(jw *j, const kt_provenance *pv, const blob *signed_msg)
 	jw_blob(j, "encoding", &e);
 	jw_end(j, '}');
 	blob_free(&e);
+	blob_free(&o);
 }
 
 static void jw_leaf_fields(jw *j, const kt_map_leaf *leaf)
@@ -437,6 +461,7 @@ typedef struct story {
 	blob signed_msg[4];            /* message the provenance's signature covers */
 	uint8_t opening[4][KT_OPENING_BYTES];
 	uint64_t log_index[4];
+	uint64_t timestamp[4];         /* timestamp_ms of version v's log entry */
 	kt_map_leaf leaf[4];
 	kt_update_op ops[4];           /* enrol, add, set_push, remove */
 	uint64_t op_expected[4];
@@ -474,6 +499,37 @@ static void build_ops(story *s)
 	}
 }
 
+/* 1 if a and b have the same encoding (added_at_ms included). */
+static int same_device(const kt_device *a, const kt_device *b)
+{
+	blob x = enc_device(a), y = enc_device(b);
+	int same = x.n == y.n && memcmp(x.p, y.p, x.n) == 0;
+
+	blob_free(&x);
+	blob_free(&y);
+	return same;
+}
+
+/* val[v] = val[v-1] with prov[v].op applied at timestamp[v]; checked against
+ * the devices of the story and with kt_provenance_check_transition. */
+static void build_values(story *s)
+{
+	int v;
+
+	for (v = 1; v <= 3; v++) {
+		check("apply", kt_value_apply_op(&s->val[v], &s->val[v - 1],
+						 &s->prov[v].op, s->timestamp[v],
+						 KT_DEFAULT_MAX_DEVICES));
+		check("transition", kt_provenance_check_transition(
+			      &s->val[v - 1], &s->val[v], &s->prov[v], s->timestamp[v]));
+	}
+	if (s->val[2].count != 2 || s->val[3].count != 1 ||
+	    !same_device(&s->val[2].devices[0], &s->d_laptop) ||
+	    !same_device(&s->val[2].devices[1], &s->d_phone) ||
+	    !same_device(&s->val[3].devices[0], &s->d_phone))
+		die("story values", KT_ERR_INTERNAL);
+}
+
 static void build_story(story *s)
 {
 	uint8_t hist[KT_HASH_BYTES];
@@ -488,27 +544,29 @@ static void build_story(story *s)
 	make_device(&s->d_laptop, "laptop", &s->laptop, "", KT_DEVICE_COMPANION, T2);
 	build_ops(s);
 
+	s->timestamp[1] = T1;
+	s->timestamp[2] = T2;
+	s->timestamp[3] = T3;
 	/* v1: enrolled by the registrar. */
-	check("v1", kt_account_value_add(&s->val[1], &s->d_phone, KT_DEFAULT_MAX_DEVICES));
 	s->prov[1].type = KT_PROV_REGISTRAR;
+	s->prov[1].op = s->ops[0];
 	s->prov[1].registrar_pk = s->registrar.sign;
 	s->prov[1].expiry_ms = TOKEN_EXPIRY;
 	s->signed_msg[1] = token_msg(&s->d_phone.sign_pk, TOKEN_EXPIRY);
 	check("sign token", kt_sig_sign(&s->prov[1].sig, s->registrar.sk,
 					s->signed_msg[1].p, s->signed_msg[1].n));
 	/* v2: the phone adds the laptop. */
-	check("v2 copy", kt_account_value_copy(&s->val[2], &s->val[1]));
-	check("v2", kt_account_value_add(&s->val[2], &s->d_laptop, KT_DEFAULT_MAX_DEVICES));
 	s->prov[2].type = KT_PROV_DEVICE;
+	s->prov[2].op = s->ops[1];
 	set_bytes(s->prov[2].device_id, &s->prov[2].device_id_len, "phone");
 	s->prov[2].sig = s->op_sig[1];
 	s->signed_msg[2] = update_msg(&s->ops[1], s->op_expected[1]);
 	/* v3: the operator removes the laptop. */
-	check("v3 copy", kt_account_value_copy(&s->val[3], &s->val[2]));
-	check("v3", kt_account_value_remove(&s->val[3], (const uint8_t *)"laptop", 6));
 	s->prov[3].type = KT_PROV_OPERATOR;
+	s->prov[3].op = s->ops[3];
 	set_bytes(s->prov[3].reason, &s->prov[3].reason_len, REASON);
 	set_bytes(s->prov[3].label, &s->prov[3].label_len, LABEL);
+	build_values(s);
 
 	fill(s->opening[1], KT_OPENING_BYTES, 0x10);
 	fill(s->opening[2], KT_OPENING_BYTES, 0x00);
@@ -585,15 +643,8 @@ static void write_ops(jw *j, const story *s, const char *corpus)
 
 		e = enc_op(op);
 		jw_begin(j, NULL, '{');
-		jw_u64(j, "op", op->op);
+		jw_op_fields(j, op);
 		jw_hex(j, "account", (const uint8_t *)ACCOUNT, strlen(ACCOUNT));
-		if (op->op == KT_OP_ENROL || op->op == KT_OP_ADD_DEVICE) {
-			jw_device(j, "device", &op->device, 0);
-		} else {
-			jw_hex(j, "device_id", op->device_id, op->device_id_len);
-			if (op->op == KT_OP_SET_PUSH)
-				jw_hex(j, "push", op->push, op->push_len);
-		}
 		jw_u64(j, "expected_version", s->op_expected[i]);
 		jw_blob(j, "op_encoding", &e);
 		jw_blob(j, "message", &s->op_msg[i]);
@@ -672,6 +723,7 @@ static void write_commitments(jw *j, const story *s, const char *corpus)
 	jw_begin(j, "versions", '[');
 	for (v = 1; v <= 3; v++) {
 		jw_begin(j, NULL, '{');
+		jw_u64(j, "timestamp_ms", s->timestamp[v]);
 		jw_hex(j, "opening", s->opening[v], KT_OPENING_BYTES);
 		jw_blob(j, "value", &s->val_enc[v]);
 		jw_blob(j, "provenance", &s->prov_enc[v]);
@@ -789,9 +841,9 @@ int main(int argc, char **argv)
 	jw_device(&j, "device", &s.d_phone, 1);
 	jw_value(&j, "value", &s.val[2]);
 	jw_begin(&j, "provenance", '[');
-	jw_prov(&j, &s.prov[2], &s.signed_msg[2]);
-	jw_prov(&j, &s.prov[1], &s.signed_msg[1]);
-	jw_prov(&j, &s.prov[3], NULL);
+	jw_prov(&j, &s.prov[2], &s.signed_msg[2], s.op_expected[1]);
+	jw_prov(&j, &s.prov[1], &s.signed_msg[1], 0);
+	jw_prov(&j, &s.prov[3], NULL, 0);
 	jw_end(&j, ']');
 	write_ops(&j, &s, corpus);
 	write_token_and_request(&j, &s);

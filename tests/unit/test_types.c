@@ -246,59 +246,6 @@ static void test_vector_device_and_value(void **state)
 	kt_json_free(j);
 }
 
-static void test_vector_provenance(void **state)
-{
-	kt_json *j = load_vectors();
-	const kt_json *arr = get(j, "provenance");
-	size_t i, len;
-
-	(void)state;
-	assert_int_equal(kt_json_len(arr), 3);
-	for (i = 0; i < kt_json_len(arr); i++) {
-		const kt_json *o = kt_json_at(arr, i);
-		kt_provenance pv, back;
-		kt_wbuf w;
-		uint8_t *enc, *msg;
-		uint8_t sk[KT_ED25519_SK_BYTES];
-		kt_sign_key signer;
-
-		memset(&pv, 0, sizeof(pv));
-		pv.type = (uint8_t)u64(o, "type");
-		if (pv.type == KT_PROV_DEVICE) {
-			pv.device_id_len = hex_var(o, "device_id", pv.device_id,
-						   sizeof(pv.device_id));
-			sig_from(o, "signature", &pv.sig);
-			key_by_name(j, "phone", sk, &signer);
-		} else if (pv.type == KT_PROV_REGISTRAR) {
-			sign_key_from(o, "registrar_key", &pv.registrar_pk);
-			pv.expiry_ms = u64(o, "expiry_ms");
-			sig_from(o, "signature", &pv.sig);
-			key_by_name(j, "registrar", sk, &signer);
-			assert_memory_equal(&signer, &pv.registrar_pk, sizeof(signer));
-		} else {
-			assert_int_equal(pv.type, KT_PROV_OPERATOR);
-			pv.reason_len = hex_var(o, "reason", pv.reason, sizeof(pv.reason));
-			pv.label_len = hex_var(o, "label", pv.label, sizeof(pv.label));
-		}
-		kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
-		expect_wbuf(&w, kt_provenance_encode(&w, &pv), o, "encoding");
-		enc = kt_json_hex(get(o, "encoding"), &len);
-		assert_int_equal(kt_provenance_decode(&back, enc, len), KT_OK);
-		assert_memory_equal(&back, &pv, sizeof(pv));
-		free(enc);
-		if (pv.type == KT_PROV_OPERATOR)
-			continue;
-		/* The signature verifies over the message it claims, and only it. */
-		msg = kt_json_hex(get(o, "signed_message"), &len);
-		assert_int_equal(kt_sig_verify(&signer, &pv.sig, msg, len), KT_OK);
-		msg[len - 1] ^= 1;
-		assert_int_equal(kt_sig_verify(&signer, &pv.sig, msg, len),
-				 KT_ERR_BAD_SIGNATURE);
-		free(msg);
-	}
-	kt_json_free(j);
-}
-
 static void op_from(const kt_json *o, kt_update_op *op)
 {
 	memset(op, 0, sizeof(*op));
@@ -310,6 +257,123 @@ static void op_from(const kt_json *o, kt_update_op *op)
 	op->device_id_len = hex_var(o, "device_id", op->device_id, sizeof(op->device_id));
 	if (op->op == KT_OP_SET_PUSH)
 		op->push_len = hex_var(o, "push", op->push, sizeof(op->push));
+}
+
+/* What a monitor does with a signed provenance: rebuild the signed message
+ * from the provenance's own op (and the token fields), compare it with the
+ * vector, verify; then twins whose op differs from what was signed. */
+static void check_prov_signature(const kt_json *j, const kt_json *o,
+				 const kt_provenance *pv, const uint8_t *acct,
+				 size_t alen)
+{
+	uint8_t sk[KT_ED25519_SK_BYTES];
+	kt_sign_key signer, laptop;
+	kt_update_op forged;
+	kt_wbuf w;
+	uint64_t ev;
+
+	key_by_name(j, "laptop", sk, &laptop);
+	if (pv->type == KT_PROV_DEVICE) {
+		key_by_name(j, "phone", sk, &signer);
+		assert_int_equal(pv->device_id_len, 5);
+		assert_memory_equal(pv->device_id, "phone", 5);
+		ev = u64(o, "expected_version");
+		kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+		expect_wbuf(&w, kt_update_message(&w, acct, alen, &pv->op, ev), o,
+			    "signed_message");
+		assert_int_equal(kt_update_verify(&signer, &pv->sig, acct, alen, &pv->op,
+						  ev), KT_OK);
+		/* The directory swaps in another op (other push, other key). */
+		forged = pv->op;
+		forged.device.push[0] = 'x';
+		forged.device.push_len = 1;
+		assert_int_equal(kt_update_verify(&signer, &pv->sig, acct, alen, &forged,
+						  ev), KT_ERR_BAD_SIGNATURE);
+		forged = pv->op;
+		forged.device.enc_pk.pk[0] ^= 1;
+		assert_int_equal(kt_update_verify(&signer, &pv->sig, acct, alen, &forged,
+						  ev), KT_ERR_BAD_SIGNATURE);
+		return;
+	}
+	key_by_name(j, "registrar", sk, &signer);
+	assert_memory_equal(&signer, &pv->registrar_pk, sizeof(signer));
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	expect_wbuf(&w, kt_registrar_token_message(&w, acct, alen, &pv->op.device.sign_pk,
+						   pv->expiry_ms), o, "signed_message");
+	assert_int_equal(kt_registrar_token_verify(&pv->registrar_pk, &pv->sig, acct,
+						   alen, &pv->op.device.sign_pk,
+						   pv->expiry_ms), KT_OK);
+	/* Enrolling another key under this token fails. */
+	assert_int_equal(kt_registrar_token_verify(&pv->registrar_pk, &pv->sig, acct,
+						   alen, &laptop, pv->expiry_ms),
+			 KT_ERR_BAD_SIGNATURE);
+}
+
+static void test_vector_provenance(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *arr = get(j, "provenance");
+	uint8_t acct[KT_ACCOUNT_MAX];
+	size_t i, len, oplen, alen;
+
+	(void)state;
+	alen = hex_var(get(j, "commitment"), "account", acct, sizeof(acct));
+	assert_int_equal(kt_json_len(arr), 3);
+	for (i = 0; i < kt_json_len(arr); i++) {
+		const kt_json *o = kt_json_at(arr, i);
+		kt_provenance pv, back;
+		kt_wbuf w;
+		uint8_t *enc, *msg, *openc;
+		uint8_t sk[KT_ED25519_SK_BYTES];
+		kt_sign_key signer;
+
+		memset(&pv, 0, sizeof(pv));
+		pv.type = (uint8_t)u64(o, "type");
+		op_from(get(o, "op"), &pv.op);
+		kt_wbuf_init(&w, KT_UPDATE_OP_MAX_BYTES);
+		expect_wbuf(&w, kt_update_op_encode(&w, &pv.op), get(o, "op"), "op_encoding");
+		if (pv.type == KT_PROV_DEVICE) {
+			assert_int_equal(pv.op.op, KT_OP_ADD_DEVICE);
+			pv.device_id_len = hex_var(o, "device_id", pv.device_id,
+						   sizeof(pv.device_id));
+			sig_from(o, "signature", &pv.sig);
+			key_by_name(j, "phone", sk, &signer);
+		} else if (pv.type == KT_PROV_REGISTRAR) {
+			assert_int_equal(pv.op.op, KT_OP_ENROL);
+			sign_key_from(o, "registrar_key", &pv.registrar_pk);
+			pv.expiry_ms = u64(o, "expiry_ms");
+			sig_from(o, "signature", &pv.sig);
+			key_by_name(j, "registrar", sk, &signer);
+		} else {
+			assert_int_equal(pv.type, KT_PROV_OPERATOR);
+			assert_int_equal(pv.op.op, KT_OP_REMOVE_DEVICE);
+			pv.reason_len = hex_var(o, "reason", pv.reason, sizeof(pv.reason));
+			pv.label_len = hex_var(o, "label", pv.label, sizeof(pv.label));
+		}
+		kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
+		expect_wbuf(&w, kt_provenance_encode(&w, &pv), o, "encoding");
+		enc = kt_json_hex(get(o, "encoding"), &len);
+		assert_int_equal(kt_provenance_decode(&back, enc, len), KT_OK);
+		assert_memory_equal(&back, &pv, sizeof(pv));
+		/* type || the op's own encoding || body */
+		openc = kt_json_hex(get(get(o, "op"), "op_encoding"), &oplen);
+		assert_true(len > 1 + oplen);
+		assert_int_equal(enc[0], pv.type);
+		assert_memory_equal(enc + 1, openc, oplen);
+		free(openc);
+		free(enc);
+		if (pv.type == KT_PROV_OPERATOR)
+			continue;
+		/* The signature verifies over the message it claims, and only it. */
+		msg = kt_json_hex(get(o, "signed_message"), &len);
+		assert_int_equal(kt_sig_verify(&signer, &pv.sig, msg, len), KT_OK);
+		msg[len - 1] ^= 1;
+		assert_int_equal(kt_sig_verify(&signer, &pv.sig, msg, len),
+				 KT_ERR_BAD_SIGNATURE);
+		free(msg);
+		check_prov_signature(j, o, &back, acct, alen);
+	}
+	kt_json_free(j);
 }
 
 static void test_vector_update_messages(void **state)
@@ -876,51 +940,116 @@ static void test_decoder_twins_device_value(void **state)
 	kt_json_free(j);
 }
 
+/* dec_prov of p without the bytes [off, off + cut). */
+static int dec_prov_cut(const uint8_t *p, size_t n, size_t off, size_t cut)
+{
+	uint8_t *q = malloc(n);
+	int r;
+
+	assert_non_null(q);
+	memcpy(q, p, off);
+	memcpy(q + off, p + off + cut, n - off - cut);
+	r = dec_prov(q, n - cut);
+	free(q);
+	return r;
+}
+
+/* The body of an operator provenance starting at b: reason and label. */
+static void operator_body_twins(uint8_t *p, size_t n, size_t b)
+{
+	size_t rl = (size_t)((p[b] << 8) | p[b + 1]), t = b + 2;
+	uint8_t r0 = p[t], r1 = p[t + 1];
+
+	poke16(dec_prov, p, n, b, 0, KT_ERR_BAD_LENGTH);
+	poke16(dec_prov, p, n, b, KT_REASON_MAX + 1, KT_ERR_TOO_LARGE);
+	/* Invalid, overlong ('/' as C0 AF), NUL, surrogate in reason. */
+	poke8(dec_prov, p, n, t, 0xff, KT_ERR_BAD_UTF8);
+	poke8(dec_prov, p, n, t, 0x00, KT_ERR_BAD_UTF8);
+	p[t] = 0xc0;
+	poke8(dec_prov, p, n, t + 1, 0xaf, KT_ERR_BAD_UTF8);
+	p[t] = 0xed;
+	p[t + 1] = 0xa0;
+	poke8(dec_prov, p, n, t + 2, 0x80, KT_ERR_BAD_UTF8);
+	p[t] = r0;
+	p[t + 1] = r1;
+	assert_int_equal(dec_prov(p, n), KT_OK);
+	/* Invalid label; a label length running past the end. */
+	poke8(dec_prov, p, n, t + rl + 1, 0x80, KT_ERR_BAD_UTF8);
+	poke8(dec_prov, p, n, t + rl, (uint8_t)(n - t - rl), KT_ERR_TRUNCATED);
+}
+
+/* Twins of one provenance vector p (n bytes) whose op encoding is oplen
+ * bytes long. */
+static void prov_twins(uint8_t *p, size_t n, size_t oplen)
+{
+	const size_t b = 1 + oplen; /* the first byte after the op */
+	const int reg = p[0] == KT_PROV_REGISTRAR;
+	uint8_t op = p[1];
+
+	truncations(dec_prov, p, n);
+	poke8(dec_prov, p, n, 0, 0, KT_ERR_BAD_TYPE);
+	poke8(dec_prov, p, n, 0, 4, KT_ERR_BAD_TYPE);
+	poke8(dec_prov, p, n, 0, 0xff, KT_ERR_BAD_TYPE);
+
+	/* The op byte: unknown, or not one this type may carry (detected at
+	 * the op byte, even with the rest of the input missing). */
+	poke8(dec_prov, p, n, 1, 0, KT_ERR_BAD_TYPE);
+	poke8(dec_prov, p, n, 1, KT_OP_ENROL + 1, KT_ERR_BAD_TYPE);
+	poke8(dec_prov, p, n, 1, 0xff, KT_ERR_BAD_TYPE);
+	if (reg) {
+		poke8(dec_prov, p, n, 1, KT_OP_ADD_DEVICE, KT_ERR_PROVENANCE_OP);
+		poke8(dec_prov, p, n, 1, KT_OP_REMOVE_DEVICE, KT_ERR_PROVENANCE_OP);
+		poke8(dec_prov, p, n, 1, KT_OP_SET_PUSH, KT_ERR_PROVENANCE_OP);
+		p[1] = KT_OP_ADD_DEVICE;
+	} else {
+		poke8(dec_prov, p, n, 1, KT_OP_ENROL, KT_ERR_PROVENANCE_OP);
+		p[1] = KT_OP_ENROL;
+	}
+	assert_int_equal(dec_prov(p, 2), KT_ERR_PROVENANCE_OP);
+	p[1] = op;
+	assert_int_equal(dec_prov(p, 2), KT_ERR_TRUNCATED);
+
+	/* The op's payload: every op here starts with a vec8 device id. */
+	poke8(dec_prov, p, n, 2, 0, KT_ERR_BAD_LENGTH);
+	poke8(dec_prov, p, n, 2, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
+
+	/* The op left out (the encoding before the op was added): the first
+	 * body byte is read as the op — device: vec8 length 5, operator: the
+	 * high byte 0 of the reason length (both unknown ops), registrar: the
+	 * key type 0x01 = add_device (not the registrar's). */
+	assert_int_equal(dec_prov_cut(p, n, 1, oplen),
+			 reg ? KT_ERR_PROVENANCE_OP : KT_ERR_BAD_TYPE);
+	/* The op cut short by one byte, anywhere in it. */
+	assert_int_not_equal(dec_prov_cut(p, n, b - 1, 1), KT_OK);
+	assert_int_not_equal(dec_prov_cut(p, n, 2, 1), KT_OK);
+
+	if (p[0] == KT_PROV_DEVICE) {
+		poke8(dec_prov, p, n, b, 0, KT_ERR_BAD_LENGTH);
+		poke8(dec_prov, p, n, b, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
+		poke8(dec_prov, p, n, b + 1 + p[b], 0x02, KT_ERR_BAD_KEY_TYPE);
+	} else if (reg) {
+		poke8(dec_prov, p, n, b, 0x02, KT_ERR_BAD_KEY_TYPE);
+		poke8(dec_prov, p, n, b + KT_SIGN_KEY_BYTES + 8, 0x00,
+		      KT_ERR_BAD_KEY_TYPE);
+	} else {
+		operator_body_twins(p, n, b);
+	}
+}
+
 static void test_decoder_twins_provenance_op(void **state)
 {
 	kt_json *j = load_vectors();
 	const kt_json *pa = get(j, "provenance");
 	const kt_json *ops = get(j, "update_messages");
-	uint8_t *p;
-	size_t n, i;
+	uint8_t *p, *q;
+	size_t n, nq, i;
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
 		p = vec(kt_json_at(pa, i), "encoding", &n);
-		truncations(dec_prov, p, n);
-		poke8(dec_prov, p, n, 0, 0, KT_ERR_BAD_TYPE);
-		poke8(dec_prov, p, n, 0, 4, KT_ERR_BAD_TYPE);
-		poke8(dec_prov, p, n, 0, 0xff, KT_ERR_BAD_TYPE);
-		if (p[0] == KT_PROV_DEVICE) {
-			poke8(dec_prov, p, n, 1, 0, KT_ERR_BAD_LENGTH);
-			poke8(dec_prov, p, n, 1, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
-			poke8(dec_prov, p, n, 2 + p[1], 0x02, KT_ERR_BAD_KEY_TYPE);
-		} else if (p[0] == KT_PROV_REGISTRAR) {
-			poke8(dec_prov, p, n, 1, 0x02, KT_ERR_BAD_KEY_TYPE);
-			poke8(dec_prov, p, n, 1 + KT_SIGN_KEY_BYTES + 8, 0x00,
-			      KT_ERR_BAD_KEY_TYPE);
-		} else {
-			size_t rl = (size_t)((p[1] << 8) | p[2]);
-
-			poke16(dec_prov, p, n, 1, 0, KT_ERR_BAD_LENGTH);
-			poke16(dec_prov, p, n, 1, KT_REASON_MAX + 1, KT_ERR_TOO_LARGE);
-			uint8_t r0 = p[3], r1 = p[4];
-
-			/* Invalid, overlong ('/' as C0 AF), NUL, surrogate in reason. */
-			poke8(dec_prov, p, n, 3, 0xff, KT_ERR_BAD_UTF8);
-			poke8(dec_prov, p, n, 3, 0x00, KT_ERR_BAD_UTF8);
-			p[3] = 0xc0;
-			poke8(dec_prov, p, n, 4, 0xaf, KT_ERR_BAD_UTF8);
-			p[3] = 0xed;
-			p[4] = 0xa0;
-			poke8(dec_prov, p, n, 5, 0x80, KT_ERR_BAD_UTF8);
-			p[3] = r0;
-			p[4] = r1;
-			assert_int_equal(dec_prov(p, n), KT_OK);
-			/* Invalid label. */
-			poke8(dec_prov, p, n, 3 + rl + 1, 0x80, KT_ERR_BAD_UTF8);
-			poke8(dec_prov, p, n, 3 + rl, (uint8_t)(n - 3 - rl), KT_ERR_TRUNCATED);
-		}
+		q = vec(get(kt_json_at(pa, i), "op"), "op_encoding", &nq);
+		prov_twins(p, n, nq);
+		free(q);
 		free(p);
 	}
 	for (i = 0; i < kt_json_len(ops); i++) {
@@ -1229,12 +1358,28 @@ static void test_encoder_rejects(void **state)
 	assert_int_equal(kt_sign_key_encode(&w, &d.sign_pk), KT_ERR_BAD_KEY_TYPE);
 	kt_wbuf_free(&w);
 
+	/* Provenance: the type, the op and its pairing with the type, then the
+	 * body; the largest encoding of each type. */
 	memset(&pv, 0, sizeof(pv));
 	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_TYPE);
 	kt_wbuf_free(&w);
 	pv.type = KT_PROV_OPERATOR;
-	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_LENGTH);
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_TYPE); /* op 0 */
+	kt_wbuf_free(&w);
+	pv.op.op = KT_OP_ENROL + 1;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+	pv.op.op = KT_OP_ENROL;
+	max_device(&pv.op.device, 2);
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_PROVENANCE_OP);
+	kt_wbuf_free(&w);
+	pv.op.op = KT_OP_ADD_DEVICE;
+	pv.op.device.kind = 0;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+	pv.op.device.kind = KT_DEVICE_OTHER;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_LENGTH); /* reason */
 	kt_wbuf_free(&w);
 	pv.reason_len = KT_REASON_MAX;
 	memset(pv.reason, 'r', KT_REASON_MAX);
@@ -1243,19 +1388,43 @@ static void test_encoder_rejects(void **state)
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_OK);
 	assert_int_equal(w.len, KT_PROVENANCE_MAX_BYTES);
 	kt_wbuf_free(&w);
+	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES - 1); /* writer cap too small */
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
 	pv.reason[7] = 0xc0;
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_UTF8);
 	kt_wbuf_free(&w);
 	pv.type = KT_PROV_DEVICE;
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_LENGTH);
 	kt_wbuf_free(&w);
-	pv.device_id_len = 1;
+	pv.device_id_len = KT_DEVICE_ID_MAX;
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+	pv.sig.type = KT_SIG_ED25519;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_OK);
+	assert_int_equal(w.len, 778); /* docs/protocol/types.md §5 */
+	kt_wbuf_free(&w);
+	pv.op.op = KT_OP_ENROL;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_PROVENANCE_OP);
 	kt_wbuf_free(&w);
 	pv.type = KT_PROV_REGISTRAR;
-	assert_int_equal(kt_signature_encode(&w, &pv.sig), KT_ERR_BAD_KEY_TYPE);
-	kt_wbuf_free(&w);
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_KEY_TYPE);
+	kt_wbuf_free(&w);
+	pv.registrar_pk.type = KT_SIGN_KEY_ED25519;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_OK);
+	assert_int_equal(w.len, 754);
+	kt_wbuf_free(&w);
+	pv.op.op = KT_OP_REMOVE_DEVICE;
+	pv.op.device_id_len = 1;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_PROVENANCE_OP);
+	kt_wbuf_free(&w);
+	pv.type = KT_PROV_DEVICE;
+	pv.op.device_id_len = 0;
+	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	pv.sig.type = 0x02;
+	assert_int_equal(kt_signature_encode(&w, &pv.sig), KT_ERR_BAD_KEY_TYPE);
 	kt_wbuf_free(&w);
 
 	/* The largest update message. */
@@ -1454,6 +1623,317 @@ static void test_value_editing(void **state)
 	kt_account_value_free(&v);
 }
 
+/* ---- transitions ---------------------------------------------------------- */
+
+/* A value holding the named devices (built with kt_account_value_add). */
+static void value_of(kt_account_value *v, const char *const *ids, size_t n)
+{
+	kt_device d;
+	size_t i;
+
+	kt_account_value_init(v);
+	for (i = 0; i < n; i++) {
+		named(&d, ids[i]);
+		d.added_at_ms = 1000 + i;
+		assert_int_equal(kt_account_value_add(v, &d, KT_MAX_DEVICES_ENCODING), KT_OK);
+	}
+}
+
+static void op_named(kt_update_op *op, uint8_t which, const char *id,
+		     const char *push)
+{
+	memset(op, 0, sizeof(*op));
+	op->op = which;
+	if (which == KT_OP_ADD_DEVICE || which == KT_OP_ENROL) {
+		named(&op->device, id);
+		op->device.added_at_ms = 5; /* not encoded: ignored */
+		return;
+	}
+	op->device_id_len = strlen(id);
+	memcpy(op->device_id, id, op->device_id_len);
+	if (push != NULL) {
+		op->push_len = strlen(push);
+		memcpy(op->push, push, op->push_len);
+	}
+}
+
+/* Asserts kt_value_apply_op fails with want and leaves *out empty. */
+static void apply_fails(const kt_account_value *prev, const kt_update_op *op,
+			size_t max, int want)
+{
+	kt_account_value out;
+
+	out.devices = (kt_device *)(uintptr_t)1; /* must be reset */
+	out.count = 7;
+	assert_int_equal(kt_value_apply_op(&out, prev, op, 77, max), want);
+	assert_null(out.devices);
+	assert_int_equal(out.count, 0);
+}
+
+static void test_value_apply_op(void **state)
+{
+	static const char *const am[] = {"a", "m"};
+	static const char *const abm[] = {"a", "b", "m"};
+	static const char *const a[] = {"a"};
+	kt_account_value prev, out, out2, bad;
+	kt_update_op op;
+	const kt_device *f;
+
+	(void)state;
+	value_of(&prev, am, 2);
+
+	/* add and enrol: inserted in order, added_at from the caller. */
+	op_named(&op, KT_OP_ADD_DEVICE, "b", NULL);
+	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 77, 3), KT_OK);
+	expect_ids(&out, abm, 3);
+	assert_int_equal(out.devices[1].added_at_ms, 77);
+	assert_int_equal(out.devices[0].added_at_ms, 1000);
+	expect_ids(&prev, am, 2); /* prev only read */
+	kt_account_value_free(&out);
+	op.op = KT_OP_ENROL;
+	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 78, 3), KT_OK);
+	expect_ids(&out, abm, 3);
+	assert_int_equal(out.devices[1].added_at_ms, 78);
+	kt_account_value_free(&out);
+	apply_fails(&prev, &op, 2, KT_ERR_TOO_LARGE);         /* the cap */
+	apply_fails(&prev, &op, 0, KT_ERR_TOO_LARGE);
+	op_named(&op, KT_OP_ADD_DEVICE, "m", NULL);
+	apply_fails(&prev, &op, 8, KT_ERR_DEVICE_EXISTS);
+	op.device.kind = 0;
+	apply_fails(&prev, &op, 8, KT_ERR_BAD_TYPE);
+
+	/* remove, down to the empty value. */
+	op_named(&op, KT_OP_REMOVE_DEVICE, "m", NULL);
+	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 77, 8), KT_OK);
+	expect_ids(&out, a, 1);
+	op_named(&op, KT_OP_REMOVE_DEVICE, "a", NULL);
+	assert_int_equal(kt_value_apply_op(&out2, &out, &op, 77, 8), KT_OK);
+	assert_int_equal(out2.count, 0);
+	assert_null(out2.devices);
+	apply_fails(&out2, &op, 8, KT_ERR_NOT_FOUND);
+	kt_account_value_free(&out);
+	op_named(&op, KT_OP_REMOVE_DEVICE, "ab", NULL);
+	apply_fails(&prev, &op, 8, KT_ERR_NOT_FOUND);
+	op.device_id_len = 0;
+	apply_fails(&prev, &op, 8, KT_ERR_BAD_LENGTH);
+
+	/* set_push, and the no-op. */
+	op_named(&op, KT_OP_SET_PUSH, "m", "fcm:1");
+	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 77, 8), KT_OK);
+	f = kt_account_value_find(&out, (const uint8_t *)"m", 1);
+	assert_non_null(f);
+	assert_int_equal(f->push_len, 5);
+	assert_memory_equal(f->push, "fcm:1", 5);
+	assert_int_equal(kt_account_value_find(&prev, (const uint8_t *)"m", 1)->push_len, 0);
+	apply_fails(&out, &op, 8, KT_ERR_NOOP_CHANGE);        /* same address */
+	op.push[4] = '2';                                     /* same length */
+	assert_int_equal(kt_value_apply_op(&out2, &out, &op, 77, 8), KT_OK);
+	kt_account_value_free(&out2);
+	op_named(&op, KT_OP_SET_PUSH, "m", NULL);             /* back to empty */
+	assert_int_equal(kt_value_apply_op(&out2, &out, &op, 77, 8), KT_OK);
+	apply_fails(&out2, &op, 8, KT_ERR_NOOP_CHANGE);       /* empty to empty */
+	kt_account_value_free(&out2);
+	kt_account_value_free(&out);
+	op_named(&op, KT_OP_SET_PUSH, "z", "fcm:1");
+	apply_fails(&prev, &op, 8, KT_ERR_NOT_FOUND);
+	op.push_len = KT_PUSH_ADDRESS_MAX + 1;
+	apply_fails(&prev, &op, 8, KT_ERR_TOO_LARGE);
+
+	/* Bad arguments: unknown op, out aliasing prev, non-canonical prev. */
+	op.op = 0;
+	apply_fails(&prev, &op, 8, KT_ERR_BAD_TYPE);
+	op_named(&op, KT_OP_REMOVE_DEVICE, "m", NULL);
+	assert_int_equal(kt_value_apply_op(&prev, &prev, &op, 77, 8), KT_ERR_INVALID_ARG);
+	expect_ids(&prev, am, 2);
+	assert_int_equal(kt_account_value_copy(&bad, &prev), KT_OK);
+	bad.devices[0] = prev.devices[1];
+	bad.devices[1] = prev.devices[0];
+	apply_fails(&bad, &op, 8, KT_ERR_NONCANONICAL);
+	kt_account_value_free(&bad);
+	kt_account_value_free(&prev);
+}
+
+/* A structurally valid provenance of this type carrying op. */
+static void prov_with(kt_provenance *pv, uint8_t type, const kt_update_op *op)
+{
+	memset(pv, 0, sizeof(*pv));
+	pv->type = type;
+	memcpy(&pv->op, op, sizeof(*op));
+	pv->sig.type = KT_SIG_ED25519;
+	pv->device_id_len = 1;
+	pv->device_id[0] = 'a';
+	pv->registrar_pk.type = KT_SIGN_KEY_ED25519;
+	pv->reason_len = 1;
+	pv->reason[0] = 'r';
+}
+
+static void test_check_transition(void **state)
+{
+	static const char *const am[] = {"a", "m"};
+	kt_account_value prev, next, bad, empty;
+	kt_update_op op, other;
+	kt_provenance pv;
+	kt_device d;
+	const uint64_t t = 1767229200000ULL;
+
+	(void)state;
+	value_of(&prev, am, 2);
+	kt_account_value_init(&empty);
+
+	/* add "b", signed by device "a": the honest transition. */
+	op_named(&op, KT_OP_ADD_DEVICE, "b", NULL);
+	prov_with(&pv, KT_PROV_DEVICE, &op);
+	assert_int_equal(kt_value_apply_op(&next, &prev, &op, t, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	/* Another added_at than the entry's timestamp. */
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t + 1),
+			 KT_ERR_VALUE_MISMATCH);
+	/* The signed device, and also "x". */
+	assert_int_equal(kt_account_value_copy(&bad, &next), KT_OK);
+	named(&d, "x");
+	d.added_at_ms = t;
+	assert_int_equal(kt_account_value_add(&bad, &d, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	kt_account_value_free(&bad);
+	/* The signed device with another encryption key; with another push. */
+	assert_int_equal(kt_account_value_copy(&bad, &next), KT_OK);
+	bad.devices[1].enc_pk.pk[0] ^= 1;
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	bad.devices[1].enc_pk.pk[0] ^= 1;
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t), KT_OK);
+	bad.devices[1].push_len = 1;
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	kt_account_value_free(&bad);
+	/* Nothing changed, or an existing device changed instead. */
+	assert_int_equal(kt_provenance_check_transition(&prev, &prev, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	/* The op does not apply to prev: "b" already there. */
+	assert_int_equal(kt_provenance_check_transition(&next, &next, &pv, t),
+			 KT_ERR_DEVICE_EXISTS);
+	/* The same add attributed to the registrar: not its op. */
+	pv.type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
+			 KT_ERR_PROVENANCE_OP);
+	/* ... and by the operator: allowed. */
+	pv.type = KT_PROV_OPERATOR;
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	/* An enrolment authorised by a device: refused. */
+	pv.type = KT_PROV_DEVICE;
+	pv.op.op = KT_OP_ENROL;
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
+			 KT_ERR_PROVENANCE_OP);
+	/* ... by the registrar: the same value. */
+	pv.type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	kt_account_value_free(&next);
+
+	/* First enrolment from the empty value. */
+	op_named(&op, KT_OP_ENROL, "a", NULL);
+	prov_with(&pv, KT_PROV_REGISTRAR, &op);
+	assert_int_equal(kt_value_apply_op(&next, &empty, &op, t, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&empty, &next, &pv, t), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&empty, &empty, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	kt_account_value_free(&next);
+
+	/* set_push: the signed address, not another one, and not a no-op. */
+	op_named(&op, KT_OP_SET_PUSH, "a", "fcm:good");
+	op_named(&other, KT_OP_SET_PUSH, "a", "fcm:evil");
+	prov_with(&pv, KT_PROV_DEVICE, &op);
+	assert_int_equal(kt_value_apply_op(&next, &prev, &op, t, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, 0), KT_OK);
+	assert_int_equal(kt_value_apply_op(&bad, &prev, &other, t, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	kt_account_value_free(&bad);
+	assert_int_equal(kt_provenance_check_transition(&next, &next, &pv, t),
+			 KT_ERR_NOOP_CHANGE);
+	kt_account_value_free(&next);
+
+	/* remove: the device must be gone, and only it. */
+	op_named(&op, KT_OP_REMOVE_DEVICE, "m", NULL);
+	op_named(&other, KT_OP_REMOVE_DEVICE, "a", NULL);
+	prov_with(&pv, KT_PROV_OPERATOR, &op);
+	assert_int_equal(kt_value_apply_op(&next, &prev, &op, t, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &prev, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	assert_int_equal(kt_value_apply_op(&bad, &prev, &other, t, 8), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	kt_account_value_free(&bad);
+	assert_int_equal(kt_provenance_check_transition(&prev, &empty, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	assert_int_equal(kt_provenance_check_transition(&next, &next, &pv, t),
+			 KT_ERR_NOT_FOUND);
+	/* A malformed provenance or next value. */
+	pv.reason_len = 0;
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
+			 KT_ERR_BAD_LENGTH);
+	pv.reason_len = 1;
+	assert_int_equal(kt_account_value_copy(&bad, &prev), KT_OK);
+	bad.devices[0] = prev.devices[1];
+	bad.devices[1] = prev.devices[1];
+	op_named(&op, KT_OP_ADD_DEVICE, "b", NULL);
+	prov_with(&pv, KT_PROV_OPERATOR, &op);
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
+			 KT_ERR_NONCANONICAL);
+	kt_account_value_free(&bad);
+	kt_account_value_free(&next);
+	kt_account_value_free(&prev);
+}
+
+/* The story of the vectors: every version is the previous one with its
+ * provenance's op applied at its entry's timestamp. */
+static void test_vector_transitions(void **state)
+{
+	kt_json *j = load_vectors();
+	const kt_json *vers = get(get(j, "history_chain"), "versions");
+	kt_account_value prev, next, want;
+	kt_provenance pv;
+	kt_wbuf w;
+	uint8_t *enc;
+	size_t i, len;
+	uint64_t ts;
+
+	(void)state;
+	kt_account_value_init(&prev);
+	assert_int_equal(u64(get(get(j, "log_entries"), "update"), "timestamp_ms"),
+			 u64(kt_json_at(vers, 1), "timestamp_ms"));
+	for (i = 0; i < kt_json_len(vers); i++) {
+		const kt_json *o = kt_json_at(vers, i);
+
+		ts = u64(o, "timestamp_ms");
+		enc = vec(o, "value", &len);
+		assert_int_equal(kt_account_value_decode(&next, enc, len), KT_OK);
+		free(enc);
+		enc = vec(o, "provenance", &len);
+		assert_int_equal(kt_provenance_decode(&pv, enc, len), KT_OK);
+		free(enc);
+		assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, ts),
+				 KT_OK);
+		assert_int_equal(kt_value_apply_op(&want, &prev, &pv.op, ts,
+						   KT_DEFAULT_MAX_DEVICES), KT_OK);
+		expect_wbuf(&w, encode_value(&w, &want), o, "value");
+		kt_account_value_free(&want);
+		/* Twins: another timestamp (adds only), skipping a version. */
+		assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, ts + 1),
+				 pv.op.op == KT_OP_REMOVE_DEVICE ? KT_OK :
+				 KT_ERR_VALUE_MISMATCH);
+		assert_int_not_equal(kt_provenance_check_transition(&next, &next, &pv, ts),
+				     KT_OK);
+		kt_account_value_free(&prev);
+		prev = next;
+	}
+	assert_int_equal(prev.count, 1);
+	kt_account_value_free(&prev);
+	kt_json_free(j);
+}
+
 static void test_id_order(void **state)
 {
 	(void)state;
@@ -1478,6 +1958,7 @@ int main(void)
 		cmocka_unit_test(test_vector_commitment),
 		cmocka_unit_test(test_vector_leaf_and_history),
 		cmocka_unit_test(test_vector_log_entries),
+		cmocka_unit_test(test_vector_transitions),
 		cmocka_unit_test(test_decoder_twins_device_value),
 		cmocka_unit_test(test_decoder_twins_provenance_op),
 		cmocka_unit_test(test_decoder_twins_fixed),
@@ -1488,6 +1969,8 @@ int main(void)
 		cmocka_unit_test(test_encoder_rejects),
 		cmocka_unit_test(test_value_caps),
 		cmocka_unit_test(test_value_editing),
+		cmocka_unit_test(test_value_apply_op),
+		cmocka_unit_test(test_check_transition),
 		cmocka_unit_test(test_id_order),
 	};
 
