@@ -20,6 +20,7 @@ _Static_assert(KT_UPDATE_OP_MAX_BYTES == 647, "update op size");
 _Static_assert(KT_PROVENANCE_MAX_BYTES == 1930, "provenance size");
 _Static_assert(KT_PROVENANCE_MAX_BYTES <= UINT16_MAX, "provenance fits vec16 (storage)");
 _Static_assert(KT_UPDATE_MESSAGE_MAX_BYTES == 930, "update message size");
+_Static_assert(KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES == 938, "token message size");
 _Static_assert(KT_MAP_LEAF_BYTES == 80, "map leaf size");
 _Static_assert(KT_LOG_ENTRY_UPDATE_BYTES == 153, "update entry size");
 _Static_assert(KT_LOG_ENTRY_HEARTBEAT_BYTES == 41, "heartbeat size");
@@ -1015,18 +1016,18 @@ int kt_update_message(kt_wbuf *w, const uint8_t *account, size_t account_len,
 }
 
 int kt_registrar_token_message(kt_wbuf *w, const uint8_t *account,
-			       size_t account_len, const kt_sign_key *device_pk,
+			       size_t account_len, const kt_device *device_spec,
 			       uint64_t expiry_ms)
 {
 	int r = kt_account_check(account, account_len);
 
 	if (r == KT_OK)
-		r = sign_key_check(device_pk);
+		r = device_check(device_spec);
 	if (r != KT_OK)
 		return wfail(w, r);
 	put_domain(w, KT_DOMAIN_REGISTRAR_TOKEN, DOMAIN_LEN(KT_DOMAIN_REGISTRAR_TOKEN));
 	kt_put_vec8(w, account, account_len);
-	put_sign_key(w, device_pk);
+	put_device(w, device_spec, 0); /* the whole spec, not only its sign key */
 	kt_put_u64(w, expiry_ms);
 	return kt_wbuf_error(w);
 }
@@ -1075,15 +1076,47 @@ int kt_update_verify(const kt_sign_key *pk, const kt_signature *sig,
 
 int kt_registrar_token_verify(const kt_sign_key *registrar_pk,
 			      const kt_signature *sig, const uint8_t *account,
-			      size_t account_len, const kt_sign_key *device_pk,
+			      size_t account_len, const kt_device *device_spec,
 			      uint64_t expiry_ms)
 {
 	kt_wbuf w;
 
 	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
 	return verify_built(&w, kt_registrar_token_message(&w, account, account_len,
-							   device_pk, expiry_ms),
+							   device_spec, expiry_ms),
 			    registrar_pk, sig);
+}
+
+int kt_provenance_verify_signature(const kt_account_value *prev_value,
+				   const kt_provenance *pv,
+				   const uint8_t *account, size_t account_len,
+				   uint64_t expected_version)
+{
+	const kt_device *signer;
+	int r = provenance_check(pv);
+
+	if (r == KT_OK)
+		r = kt_account_check(account, account_len);
+	if (r != KT_OK)
+		return r;
+	switch (pv->type) {
+	case KT_PROV_DEVICE:
+		if (prev_value == NULL)
+			return KT_ERR_INVALID_ARG;
+		/* The signer's key as committed at the previous version. */
+		signer = kt_account_value_find(prev_value, pv->device_id,
+					       pv->device_id_len);
+		if (signer == NULL)
+			return KT_ERR_UNAUTHORISED;
+		return kt_update_verify(&signer->sign_pk, &pv->sig, account,
+					account_len, &pv->op, expected_version);
+	case KT_PROV_REGISTRAR:
+		return kt_registrar_token_verify(&pv->registrar_pk, &pv->sig,
+						 account, account_len,
+						 &pv->op.device, pv->expiry_ms);
+	default: /* KT_PROV_OPERATOR: no signature; the caller reports it */
+		return KT_OK;
+	}
 }
 
 int kt_history_request_verify(const kt_sign_key *pk, const kt_signature *sig,

@@ -24,15 +24,16 @@
  * Who calls what:
  *   - the server, before sequencing: kt_account_check, kt_update_op_decode or
  *     the struct it builds, kt_device_validate on every device spec it is asked
- *     to add or enrol, kt_update_verify / kt_registrar_token_verify,
- *     kt_history_request_verify, kt_provenance_encode (which carries the op);
+ *     to add or enrol, kt_update_verify / kt_registrar_token_verify (over
+ *     the whole device spec it enrols), kt_history_request_verify,
+ *     kt_provenance_encode (which carries the op);
  *   - the apply path: kt_value_apply_op (or kt_account_value_add/remove/
  *     set_push), the encoders, and kt_commit.h;
  *   - an owner's monitor and the auditor-side tools, per version v:
- *     kt_provenance_decode, the signature check of its type (kt_update_verify
- *     over pv.op at expected_version v-1, or kt_registrar_token_verify), and
- *     kt_provenance_check_transition(value_{v-1}, value_v, pv, timestamp of
- *     v's log entry);
+ *     kt_provenance_decode, kt_provenance_verify_signature(value_{v-1}, pv,
+ *     account, expected_version v-1) (plus their own trust decision on a
+ *     registrar key), and kt_provenance_check_transition(value_{v-1},
+ *     value_v, pv, timestamp of v's log entry);
  *   - the client, before it seals to a device: kt_account_value_decode then
  *     kt_account_value_validate (every key), after kt_commit.h has opened the
  *     commitment over the received bytes.
@@ -129,7 +130,7 @@ extern "C" {
 #define KT_UPDATE_MESSAGE_MAX_BYTES \
 	(1 + 18 + 1 + KT_ACCOUNT_MAX + KT_UPDATE_OP_MAX_BYTES + 8)  /* 930 */
 #define KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES \
-	(1 + 27 + 1 + KT_ACCOUNT_MAX + KT_SIGN_KEY_BYTES + 8)       /* 325 */
+	(1 + 27 + 1 + KT_ACCOUNT_MAX + KT_DEVICE_SPEC_MAX_BYTES + 8) /* 938 */
 #define KT_HISTORY_REQUEST_MESSAGE_MAX_BYTES \
 	(1 + 27 + 1 + KT_ACCOUNT_MAX + 8 + 8 + 1 + KT_DEVICE_ID_MAX) /* 365 */
 #define KT_MAP_LEAF_BYTES (8 + 8 + KT_COMMITMENT_BYTES + 32)        /* 80 */
@@ -201,8 +202,9 @@ typedef struct kt_update_op {
 typedef struct kt_provenance {
 	uint8_t type;                        /* KT_PROV_* */
 	/* The operation that was authorised (for KT_PROV_DEVICE exactly the op
-	 * the device signed; for KT_PROV_REGISTRAR the enrolment, whose
-	 * device.sign_pk is the key the token names). */
+	 * the device signed; for KT_PROV_REGISTRAR the enrolment, whose whole
+	 * device spec -- id, both keys, push address, kind -- the token
+	 * signs). */
 	kt_update_op op;
 	/* KT_PROV_DEVICE: the authorising device and its signature over the
 	 * update message (kt_update_message). */
@@ -410,12 +412,39 @@ KT_MUST_CHECK int kt_value_apply_op(kt_account_value *out,
  * structural errors of *pv (as kt_provenance_encode, KT_ERR_PROVENANCE_OP
  * included) or of *next; KT_ERR_NOMEM.  Every code but KT_OK and
  * KT_ERR_NOMEM means the committed transition is not the authorised one.
- * Signatures are NOT checked here (kt_update_verify /
- * kt_registrar_token_verify over pv->op are the caller's). */
+ * Signatures are NOT checked here: call kt_provenance_verify_signature as
+ * well. */
 KT_MUST_CHECK int kt_provenance_check_transition(const kt_account_value *prev,
 						 const kt_account_value *next,
 						 const kt_provenance *pv,
 						 uint64_t added_at_ms);
+
+/* Checks the signature a provenance carries, as a monitor or auditor does
+ * for version v of an account (prev_value = value_{v-1}, the empty value for
+ * v = 1; expected_version = v-1):
+ *   KT_PROV_DEVICE: the device pv->device_id must be in *prev_value
+ *     (KT_ERR_UNAUTHORISED if not), and pv->sig must verify with its sign
+ *     key over kt_update_message(account, &pv->op, expected_version);
+ *   KT_PROV_REGISTRAR: pv->sig must verify with pv->registrar_pk over
+ *     kt_registrar_token_message(account, &pv->op.device, pv->expiry_ms)
+ *     (prev_value and expected_version are not used).  Whether
+ *     pv->registrar_pk is a registrar the caller trusts, and whether the
+ *     token had expired, are NOT checked here: they are the caller's;
+ *   KT_PROV_OPERATOR: carries no signature; returns KT_OK (the caller must
+ *     report it: KT_OK here never means "authorised by the owner").
+ * Returns KT_OK; KT_ERR_BAD_SIGNATURE if the signature does not verify;
+ * KT_ERR_UNAUTHORISED (device not in prev_value); the structural errors of
+ * *pv (as kt_provenance_encode, KT_ERR_PROVENANCE_OP included) and of the
+ * account (as kt_account_check); KT_ERR_BAD_KEY / KT_ERR_BAD_KEY_TYPE (as
+ * kt_sig_verify, e.g. an invalid key committed for the signing device);
+ * KT_ERR_INVALID_ARG if prev_value is NULL for a device provenance
+ * (prev_value may be NULL for the other types); KT_ERR_NOMEM.  Only reads
+ * its arguments. */
+KT_MUST_CHECK int kt_provenance_verify_signature(const kt_account_value *prev_value,
+						 const kt_provenance *pv,
+						 const uint8_t *account,
+						 size_t account_len,
+						 uint64_t expected_version);
 
 /* ---- update operations and signed messages ---------------------------- */
 
@@ -438,20 +467,28 @@ KT_MUST_CHECK int kt_update_verify(const kt_sign_key *pk, const kt_signature *si
 				   const uint8_t *account, size_t account_len,
 				   const kt_update_op *op, uint64_t expected_version);
 
-/* The message a registrar signs to let a device enrol: vec8
- * KT_DOMAIN_REGISTRAR_TOKEN || vec8 account || sign key of the device being
- * enrolled || u64 expiry_ms.  (Expiry is the server's check, not this one's.) */
+/* The message a registrar signs to let one device enrol: vec8
+ * KT_DOMAIN_REGISTRAR_TOKEN || vec8 account || device spec of the device
+ * being enrolled (as kt_device_spec_encode: id, sign key, enc key, push
+ * address, kind; device_spec->added_at_ms is not part of it) || u64
+ * expiry_ms.  The token thus binds every field the directory will commit for
+ * the device except added_at_ms.  Checks the account (kt_account_check) and
+ * the spec's structure (as kt_device_spec_encode; keys are not validated
+ * here).  (Expiry is the server's check, not this one's.) */
 KT_MUST_CHECK int kt_registrar_token_message(kt_wbuf *w, const uint8_t *account,
 					     size_t account_len,
-					     const kt_sign_key *device_pk,
+					     const kt_device *device_spec,
 					     uint64_t expiry_ms);
 
-/* Verifies the registrar's signature over the token message (as
- * kt_update_verify does). */
+/* Verifies the registrar's signature over the token message for exactly
+ * this device spec (as kt_update_verify does: KT_OK, KT_ERR_BAD_SIGNATURE,
+ * the errors of kt_registrar_token_message and kt_sig_verify,
+ * KT_ERR_NOMEM).  The server passes the enrol op's device spec; a monitor
+ * passes pv->op.device (or calls kt_provenance_verify_signature). */
 KT_MUST_CHECK int kt_registrar_token_verify(const kt_sign_key *registrar_pk,
 					    const kt_signature *sig,
 					    const uint8_t *account, size_t account_len,
-					    const kt_sign_key *device_pk,
+					    const kt_device *device_spec,
 					    uint64_t expiry_ms);
 
 /* The message an owner's device signs to read its History: vec8

@@ -17,7 +17,8 @@
  *   root 0xc0..0xdf.  Log entry timestamps T1, T2, T3 (below) for versions
  *   1..3; each value is built with kt_value_apply_op from the previous one,
  *   the provenance's op and that timestamp, and checked with
- *   kt_provenance_check_transition.
+ *   kt_provenance_check_transition and kt_provenance_verify_signature.  The
+ *   registrar token signs the whole enrolled device spec.
  *
  * The unit test tests/unit/test_types.c re-derives every value from these
  * inputs and compares it with the committed file, so regenerate the file only
@@ -232,13 +233,14 @@ static blob update_msg(const kt_update_op *op, uint64_t expected)
 					  op, expected), "update message");
 }
 
-static blob token_msg(const kt_sign_key *device_pk, uint64_t expiry)
+/* The token covers the whole device spec being enrolled. */
+static blob token_msg(const kt_device *device_spec, uint64_t expiry)
 {
 	kt_wbuf w;
 
 	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
 	return take(&w, kt_registrar_token_message(&w, (const uint8_t *)ACCOUNT,
-						   strlen(ACCOUNT), device_pk, expiry),
+						   strlen(ACCOUNT), device_spec, expiry),
 		    "token message");
 }
 
@@ -511,7 +513,8 @@ static int same_device(const kt_device *a, const kt_device *b)
 }
 
 /* val[v] = val[v-1] with prov[v].op applied at timestamp[v]; checked against
- * the devices of the story and with kt_provenance_check_transition. */
+ * the devices of the story, with kt_provenance_check_transition and with
+ * kt_provenance_verify_signature (expected_version v-1). */
 static void build_values(story *s)
 {
 	int v;
@@ -522,6 +525,9 @@ static void build_values(story *s)
 						 KT_DEFAULT_MAX_DEVICES));
 		check("transition", kt_provenance_check_transition(
 			      &s->val[v - 1], &s->val[v], &s->prov[v], s->timestamp[v]));
+		check("provenance signature", kt_provenance_verify_signature(
+			      &s->val[v - 1], &s->prov[v], (const uint8_t *)ACCOUNT,
+			      strlen(ACCOUNT), (uint64_t)(v - 1)));
 	}
 	if (s->val[2].count != 2 || s->val[3].count != 1 ||
 	    !same_device(&s->val[2].devices[0], &s->d_laptop) ||
@@ -552,7 +558,7 @@ static void build_story(story *s)
 	s->prov[1].op = s->ops[0];
 	s->prov[1].registrar_pk = s->registrar.sign;
 	s->prov[1].expiry_ms = TOKEN_EXPIRY;
-	s->signed_msg[1] = token_msg(&s->d_phone.sign_pk, TOKEN_EXPIRY);
+	s->signed_msg[1] = token_msg(&s->prov[1].op.device, TOKEN_EXPIRY);
 	check("sign token", kt_sig_sign(&s->prov[1].sig, s->registrar.sk,
 					s->signed_msg[1].p, s->signed_msg[1].n));
 	/* v2: the phone adds the laptop. */
@@ -667,7 +673,7 @@ static void write_token_and_request(jw *j, const story *s)
 
 	jw_begin(j, "registrar_token", '{');
 	jw_hex(j, "account", (const uint8_t *)ACCOUNT, strlen(ACCOUNT));
-	jw_sign_key(j, "device_sign_key", &s->d_phone.sign_pk);
+	jw_device(j, "device", &s->prov[1].op.device, 0);
 	jw_u64(j, "expiry_ms", TOKEN_EXPIRY);
 	jw_str(j, "signer", "registrar");
 	jw_blob(j, "message", &s->signed_msg[1]);

@@ -298,14 +298,22 @@ static void check_prov_signature(const kt_json *j, const kt_json *o,
 	key_by_name(j, "registrar", sk, &signer);
 	assert_memory_equal(&signer, &pv->registrar_pk, sizeof(signer));
 	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
-	expect_wbuf(&w, kt_registrar_token_message(&w, acct, alen, &pv->op.device.sign_pk,
+	expect_wbuf(&w, kt_registrar_token_message(&w, acct, alen, &pv->op.device,
 						   pv->expiry_ms), o, "signed_message");
 	assert_int_equal(kt_registrar_token_verify(&pv->registrar_pk, &pv->sig, acct,
-						   alen, &pv->op.device.sign_pk,
+						   alen, &pv->op.device,
 						   pv->expiry_ms), KT_OK);
-	/* Enrolling another key under this token fails. */
+	/* Enrolling another key, or the same key with the directory's own
+	 * encryption key, under this token fails. */
+	forged = pv->op;
+	forged.device.sign_pk = laptop;
 	assert_int_equal(kt_registrar_token_verify(&pv->registrar_pk, &pv->sig, acct,
-						   alen, &laptop, pv->expiry_ms),
+						   alen, &forged.device, pv->expiry_ms),
+			 KT_ERR_BAD_SIGNATURE);
+	forged = pv->op;
+	forged.device.enc_pk.pk[0] ^= 1;
+	assert_int_equal(kt_registrar_token_verify(&pv->registrar_pk, &pv->sig, acct,
+						   alen, &forged.device, pv->expiry_ms),
 			 KT_ERR_BAD_SIGNATURE);
 }
 
@@ -435,6 +443,56 @@ static void test_vector_update_messages(void **state)
 	kt_json_free(j);
 }
 
+/* A token signed over spec *a fails for every spec differing from it in
+ * one field: enc key, push address (content and length), id (content and
+ * length), kind, sign key.  *a itself verifies. */
+static void expect_token_spec_twins(const kt_sign_key *reg, const kt_signature *sig,
+				    const uint8_t *acct, size_t alen,
+				    const kt_device *a, uint64_t exp)
+{
+	kt_device b;
+	size_t field;
+
+	assert_int_equal(kt_registrar_token_verify(reg, sig, acct, alen, a, exp), KT_OK);
+	for (field = 0; field < 7; field++) {
+		b = *a;
+		switch (field) {
+		case 0: /* the directory swaps in its own encryption key */
+			b.enc_pk.pk[31] ^= 0x01;
+			break;
+		case 1: /* another push address, same length */
+			b.push[0] ^= 0x01;
+			assert_true(b.push_len > 0);
+			break;
+		case 2: /* one byte more push address */
+			b.push[b.push_len] = 'z';
+			b.push_len++;
+			break;
+		case 3: /* another id */
+			b.id[0] ^= 0x01;
+			break;
+		case 4: /* a shorter id */
+			b.id_len--;
+			assert_true(b.id_len > 0);
+			break;
+		case 5: /* another kind */
+			b.kind = b.kind == KT_DEVICE_ESCROW ? KT_DEVICE_PRIMARY :
+				 KT_DEVICE_ESCROW;
+			break;
+		default: /* another sign key */
+			b.sign_pk.pk[0] ^= 0x01;
+			break;
+		}
+		assert_int_equal(kt_registrar_token_verify(reg, sig, acct, alen, &b, exp),
+				 KT_ERR_BAD_SIGNATURE);
+	}
+	/* A structurally bad spec is refused before any signature check. */
+	b = *a;
+	b.kind = 0;
+	assert_int_equal(kt_registrar_token_verify(reg, sig, acct, alen, &b, exp),
+			 KT_ERR_BAD_TYPE);
+}
+
 static void test_vector_registrar_and_history_request(void **state)
 {
 	kt_json *j = load_vectors();
@@ -442,41 +500,52 @@ static void test_vector_registrar_and_history_request(void **state)
 	const kt_json *h = get(j, "history_request");
 	uint8_t sk[KT_ED25519_SK_BYTES], phone_sk[KT_ED25519_SK_BYTES];
 	uint8_t acct[KT_ACCOUNT_MAX], id[KT_DEVICE_ID_MAX];
-	kt_sign_key reg, phone, dev;
+	kt_sign_key reg, phone;
+	kt_device dev, other;
 	kt_signature sig, want;
 	kt_wbuf w;
-	size_t alen, idlen;
+	size_t alen, idlen, len;
 	uint64_t exp, from, ts;
+	uint8_t *spec;
 
 	(void)state;
 	key_by_name(j, "registrar", sk, &reg);
 	key_by_name(j, "phone", phone_sk, &phone);
 
 	alen = hex_var(t, "account", acct, sizeof(acct));
-	sign_key_from(t, "device_sign_key", &dev);
+	device_from(get(t, "device"), &dev, 0);
+	assert_memory_equal(&dev.sign_pk, &phone, sizeof(phone)); /* enrols the phone */
 	exp = u64(t, "expiry_ms");
 	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
 	assert_int_equal(kt_registrar_token_message(&w, acct, alen, &dev, exp), KT_OK);
+	/* domain || account || the whole spec encoding || expiry */
+	spec = kt_json_hex(get(get(t, "device"), "spec_encoding"), &len);
+	assert_int_equal(w.len, 1 + 27 + 1 + alen + len + 8);
+	assert_memory_equal(w.data + 1 + 27 + 1 + alen, spec, len);
+	free(spec);
 	assert_int_equal(kt_sig_sign(&sig, sk, w.data, w.len), KT_OK);
 	expect_wbuf(&w, KT_OK, t, "message");
 	sig_from(t, "signature", &want);
 	assert_memory_equal(&sig, &want, sizeof(sig));
 	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &dev, exp), KT_OK);
-	/* Twins: another account, device key, expiry, registrar. */
+	/* added_at_ms is not part of the spec: the apply path sets it. */
+	other = dev;
+	other.added_at_ms = 12345;
+	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &other, exp),
+			 KT_OK);
+	/* Twins: another account, expiry, registrar, and a spec that differs
+	 * from the signed one in any single field. */
 	acct[0] ^= 1;
 	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &dev, exp),
 			 KT_ERR_BAD_SIGNATURE);
 	acct[0] ^= 1;
-	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &phone, exp),
-			 KT_OK); /* the phone is the enrolled device */
-	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &reg, exp),
-			 KT_ERR_BAD_SIGNATURE);
 	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, alen, &dev, exp + 1),
 			 KT_ERR_BAD_SIGNATURE);
 	assert_int_equal(kt_registrar_token_verify(&phone, &sig, acct, alen, &dev, exp),
 			 KT_ERR_BAD_SIGNATURE);
 	assert_int_equal(kt_registrar_token_verify(&reg, &sig, acct, 0, &dev, exp),
 			 KT_ERR_BAD_LENGTH);
+	expect_token_spec_twins(&reg, &sig, acct, alen, &dev, exp);
 
 	alen = hex_var(h, "account", acct, sizeof(acct));
 	idlen = hex_var(h, "device_id", id, sizeof(id));
@@ -1460,9 +1529,37 @@ static void test_encoder_rejects(void **state)
 	assert_int_equal(kt_history_request_message(&w, acct, 3, 0, 0, acct, 0),
 			 KT_ERR_BAD_LENGTH);
 	kt_wbuf_free(&w);
-	assert_int_equal(kt_registrar_token_message(&w, acct, 3, &d.sign_pk, 0),
+	assert_int_equal(kt_registrar_token_message(&w, acct, 3, &d, 0),
 			 KT_ERR_BAD_KEY_TYPE);
+	assert_int_equal(w.len, 0);
 	kt_wbuf_free(&w);
+	d.sign_pk.type = KT_SIGN_KEY_ED25519;
+	d.enc_pk.type = KT_ENC_KEY_X25519;
+	d.id_len = 0;
+	assert_int_equal(kt_registrar_token_message(&w, acct, 3, &d, 0),
+			 KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	d.id_len = 1;
+	assert_int_equal(kt_registrar_token_message(&w, acct, 0, &d, 0),
+			 KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	/* The largest token message: 255-byte account, the largest spec. */
+	max_device(&d, 3);
+	{
+		uint8_t big[KT_ACCOUNT_MAX];
+
+		memset(big, 'a', sizeof(big));
+		kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+		assert_int_equal(kt_registrar_token_message(&w, big, sizeof(big), &d,
+							    UINT64_MAX), KT_OK);
+		assert_int_equal(w.len, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+		assert_int_equal(w.len, 938); /* docs/protocol/types.md §6.2 */
+		kt_wbuf_free(&w);
+		kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES - 1);
+		assert_int_equal(kt_registrar_token_message(&w, big, sizeof(big), &d,
+							    UINT64_MAX), KT_ERR_TOO_LARGE);
+		kt_wbuf_free(&w);
+	}
 
 	memset(&e, 0, sizeof(e));
 	e.type = 3;
@@ -1887,8 +1984,198 @@ static void test_check_transition(void **state)
 	kt_account_value_free(&prev);
 }
 
+/* A real Ed25519 key pair from a 32-byte seed of one repeated byte. */
+static void seeded_key(uint8_t seed_byte, uint8_t sk[KT_ED25519_SK_BYTES],
+		       kt_sign_key *pk)
+{
+	uint8_t seed[32];
+
+	memset(seed, seed_byte, sizeof(seed));
+	pk->type = KT_SIGN_KEY_ED25519;
+	assert_int_equal(crypto_sign_seed_keypair(pk->pk, sk, seed), 0);
+}
+
+static void sign_update(kt_provenance *pv, const uint8_t *sk, const uint8_t *acct,
+			size_t alen, uint64_t ev)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_update_message(&w, acct, alen, &pv->op, ev), KT_OK);
+	assert_int_equal(kt_sig_sign(&pv->sig, sk, w.data, w.len), KT_OK);
+	kt_wbuf_free(&w);
+}
+
+static void sign_token(kt_signature *sig, const uint8_t *sk, const uint8_t *acct,
+		       size_t alen, const kt_device *spec, uint64_t exp)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_registrar_token_message(&w, acct, alen, spec, exp), KT_OK);
+	assert_int_equal(kt_sig_sign(sig, sk, w.data, w.len), KT_OK);
+	kt_wbuf_free(&w);
+}
+
+/* Device provenance: signed by "a" of prev = {a, m} at expected_version 4. */
+static void verify_sig_device_cases(const uint8_t *acct, size_t alen)
+{
+	static const char *const am[] = {"a", "m"};
+	uint8_t a_sk[KT_ED25519_SK_BYTES], m_sk[KT_ED25519_SK_BYTES];
+	kt_sign_key a_pk, m_pk;
+	kt_account_value prev;
+	kt_provenance pv, bad;
+	kt_update_op op;
+	const uint64_t ev = 4;
+
+	seeded_key(0x0a, a_sk, &a_pk);
+	seeded_key(0x0b, m_sk, &m_pk);
+	value_of(&prev, am, 2);
+	prev.devices[0].sign_pk = a_pk;
+	prev.devices[1].sign_pk = m_pk;
+	op_named(&op, KT_OP_ADD_DEVICE, "b", NULL);
+	prov_with(&pv, KT_PROV_DEVICE, &op);
+	sign_update(&pv, a_sk, acct, alen, ev);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen, ev), KT_OK);
+
+	/* Attributed to another device of prev ("m" did not sign it). */
+	bad = pv;
+	bad.device_id[0] = 'm';
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	/* Signed by "m" but attributed to "a". */
+	bad = pv;
+	sign_update(&bad, m_sk, acct, alen, ev);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	/* A device that is not in prev: "b" (the one being added), "z". */
+	bad = pv;
+	bad.device_id[0] = 'b';
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_UNAUTHORISED);
+	bad.device_id[0] = 'z';
+	sign_update(&bad, a_sk, acct, alen, ev);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_UNAUTHORISED);
+	/* The key "a" has in prev is what counts: another key there fails. */
+	prev.devices[0].sign_pk = m_pk;
+	assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	prev.devices[0].sign_pk = a_pk;
+	/* The op swapped: another device added, another enc key, a remove. */
+	bad = pv;
+	bad.op.device.id[0] = 'c';
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	bad = pv;
+	bad.op.device.enc_pk.pk[0] ^= 1;
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	op_named(&bad.op, KT_OP_REMOVE_DEVICE, "m", NULL);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	/* expected_version off by one either way; another account. */
+	assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen, ev + 1),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen, ev - 1),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen - 1, ev),
+			 KT_ERR_BAD_SIGNATURE);
+	/* Malformed inputs: no previous value, a bad account, a bad struct,
+	 * an enrolment claimed by a device. */
+	assert_int_equal(kt_provenance_verify_signature(NULL, &pv, acct, alen, ev),
+			 KT_ERR_INVALID_ARG);
+	assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, 0, ev),
+			 KT_ERR_BAD_LENGTH);
+	bad = pv;
+	bad.device_id_len = 0;
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_BAD_LENGTH);
+	bad = pv;
+	bad.op.op = KT_OP_ENROL;
+	assert_int_equal(kt_provenance_verify_signature(&prev, &bad, acct, alen, ev),
+			 KT_ERR_PROVENANCE_OP);
+	kt_account_value_free(&prev);
+}
+
+/* Registrar provenance enrolling spec "e"; operator provenance. */
+static void verify_sig_registrar_cases(const uint8_t *acct, size_t alen)
+{
+	uint8_t r_sk[KT_ED25519_SK_BYTES], o_sk[KT_ED25519_SK_BYTES];
+	kt_sign_key r_pk, o_pk;
+	kt_account_value empty;
+	kt_provenance pv, bad;
+	kt_update_op op;
+	kt_device other;
+	const uint64_t exp = 1767312000000ULL;
+
+	seeded_key(0x0c, r_sk, &r_pk);
+	seeded_key(0x0d, o_sk, &o_pk);
+	kt_account_value_init(&empty);
+	op_named(&op, KT_OP_ENROL, "e", NULL);
+	prov_with(&pv, KT_PROV_REGISTRAR, &op);
+	pv.op.device.sign_pk = o_pk;
+	memcpy(pv.op.device.push, "apns:e", 6);
+	pv.op.device.push_len = 6;
+	pv.registrar_pk = r_pk;
+	pv.expiry_ms = exp;
+	sign_token(&pv.sig, r_sk, acct, alen, &pv.op.device, exp);
+	assert_int_equal(kt_provenance_verify_signature(&empty, &pv, acct, alen, 0), KT_OK);
+	/* The token binds no version and needs no previous value. */
+	assert_int_equal(kt_provenance_verify_signature(NULL, &pv, acct, alen, 7), KT_OK);
+	/* The directory swaps its own encryption key into the enrolled spec. */
+	bad = pv;
+	bad.op.device.enc_pk.pk[0] ^= 1;
+	assert_int_equal(kt_provenance_verify_signature(&empty, &bad, acct, alen, 0),
+			 KT_ERR_BAD_SIGNATURE);
+	/* A registrar signature over another spec (other push) carried with
+	 * this spec. */
+	other = pv.op.device;
+	other.push[0] = 'f';
+	bad = pv;
+	sign_token(&bad.sig, r_sk, acct, alen, &other, exp);
+	assert_int_equal(kt_provenance_verify_signature(&empty, &bad, acct, alen, 0),
+			 KT_ERR_BAD_SIGNATURE);
+	bad.op.device = other; /* ... and with that spec it verifies */
+	assert_int_equal(kt_provenance_verify_signature(&empty, &bad, acct, alen, 0),
+			 KT_OK);
+	/* Another expiry, another registrar key, another account. */
+	bad = pv;
+	bad.expiry_ms = exp + 1;
+	assert_int_equal(kt_provenance_verify_signature(&empty, &bad, acct, alen, 0),
+			 KT_ERR_BAD_SIGNATURE);
+	bad = pv;
+	bad.registrar_pk = o_pk;
+	assert_int_equal(kt_provenance_verify_signature(&empty, &bad, acct, alen, 0),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_provenance_verify_signature(&empty, &pv, acct, alen - 1, 0),
+			 KT_ERR_BAD_SIGNATURE);
+	/* A registrar provenance may carry nothing but an enrolment. */
+	bad = pv;
+	bad.op.op = KT_OP_ADD_DEVICE;
+	assert_int_equal(kt_provenance_verify_signature(&empty, &bad, acct, alen, 0),
+			 KT_ERR_PROVENANCE_OP);
+	/* Operator: nothing to verify (the caller reports it). */
+	op_named(&op, KT_OP_REMOVE_DEVICE, "e", NULL);
+	prov_with(&bad, KT_PROV_OPERATOR, &op);
+	assert_int_equal(kt_provenance_verify_signature(NULL, &bad, acct, alen, 3), KT_OK);
+	bad.reason_len = 0;
+	assert_int_equal(kt_provenance_verify_signature(NULL, &bad, acct, alen, 3),
+			 KT_ERR_BAD_LENGTH);
+}
+
+static void test_provenance_verify_signature(void **state)
+{
+	const uint8_t *acct = (const uint8_t *)"tel:+15550001111";
+
+	(void)state;
+	verify_sig_device_cases(acct, 16);
+	verify_sig_registrar_cases(acct, 16);
+}
+
 /* The story of the vectors: every version is the previous one with its
- * provenance's op applied at its entry's timestamp. */
+ * provenance's op applied at its entry's timestamp, and its provenance's
+ * signature verifies against the previous version. */
 static void test_vector_transitions(void **state)
 {
 	kt_json *j = load_vectors();
@@ -1897,10 +2184,12 @@ static void test_vector_transitions(void **state)
 	kt_provenance pv;
 	kt_wbuf w;
 	uint8_t *enc;
-	size_t i, len;
+	uint8_t acct[KT_ACCOUNT_MAX];
+	size_t i, len, alen;
 	uint64_t ts;
 
 	(void)state;
+	alen = hex_var(get(j, "commitment"), "account", acct, sizeof(acct));
 	kt_account_value_init(&prev);
 	assert_int_equal(u64(get(get(j, "log_entries"), "update"), "timestamp_ms"),
 			 u64(kt_json_at(vers, 1), "timestamp_ms"));
@@ -1916,6 +2205,13 @@ static void test_vector_transitions(void **state)
 		free(enc);
 		assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, ts),
 				 KT_OK);
+		assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen,
+								(uint64_t)i), KT_OK);
+		/* Twin: the device signature is bound to version v-1 (the token
+		 * binds none; the operator has no signature). */
+		assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen,
+								(uint64_t)i + 1),
+				 pv.type == KT_PROV_DEVICE ? KT_ERR_BAD_SIGNATURE : KT_OK);
 		assert_int_equal(kt_value_apply_op(&want, &prev, &pv.op, ts,
 						   KT_DEFAULT_MAX_DEVICES), KT_OK);
 		expect_wbuf(&w, encode_value(&w, &want), o, "value");
@@ -1971,6 +2267,7 @@ int main(void)
 		cmocka_unit_test(test_value_editing),
 		cmocka_unit_test(test_value_apply_op),
 		cmocka_unit_test(test_check_transition),
+		cmocka_unit_test(test_provenance_verify_signature),
 		cmocka_unit_test(test_id_order),
 	};
 
