@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, then builds and runs the whole test suite twice:
 #   1. build/test-release  gcc, -Werror
-#   2. build/test-asan     clang, -Werror, ASan+UBSan, libFuzzer targets
+#   2. build/test-asan     clang -O2 -g, -Werror, ASan+UBSan, libFuzzer targets
 # and finally runs every fuzz target for a short time (KT_FUZZ_SECONDS, default 10).
 # Prints ctest's summary for both builds; exits non-zero if anything fails.
 set -euo pipefail
@@ -30,7 +30,7 @@ run_suite build/test-release -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDe
 if command -v clang >/dev/null 2>&1; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  run_suite build/test-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+  run_suite build/test-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DKT_SANITIZE=ON -DKT_FUZZ=ON || status=1
 
   if [ "$status" -eq 0 ] && [ "$fuzz_seconds" -gt 0 ]; then
