@@ -114,6 +114,18 @@ static const struct err_row err_table[] = {
 	{KT_ERR_CLIENT_HISTORY, "KT_ERR_CLIENT_HISTORY", "history chain does not reach the current leaf"},
 	{KT_ERR_CLIENT_TRANSITION, "KT_ERR_CLIENT_TRANSITION", "committed value is not the authorised change"},
 	{KT_ERR_CLIENT_PROVENANCE_SIG, "KT_ERR_CLIENT_PROVENANCE_SIG", "provenance signature fails"},
+	{KT_ERR_CLIENT_UNAVAILABLE, "KT_ERR_CLIENT_UNAVAILABLE", "no directory endpoint could be reached"},
+	{KT_ERR_CLIENT_DEADLINE, "KT_ERR_CLIENT_DEADLINE", "the call deadline passed on every endpoint"},
+	{KT_ERR_CLIENT_INVALID_REQUEST, "KT_ERR_CLIENT_INVALID_REQUEST", "the server refused the request as invalid"},
+	{KT_ERR_CLIENT_DENIED, "KT_ERR_CLIENT_DENIED", "the server denied the request"},
+	{KT_ERR_CLIENT_PRECONDITION, "KT_ERR_CLIENT_PRECONDITION", "the server refused: precondition failed (account changed?)"},
+	{KT_ERR_CLIENT_LIMITED, "KT_ERR_CLIENT_LIMITED", "the server refused: resource exhausted or rate limited"},
+	{KT_ERR_CLIENT_NOT_FOUND, "KT_ERR_CLIENT_NOT_FOUND", "the server answered not found"},
+	{KT_ERR_CLIENT_SERVER, "KT_ERR_CLIENT_SERVER", "the server failed the call"},
+	{KT_ERR_CLIENT_PROTOCOL, "KT_ERR_CLIENT_PROTOCOL", "malformed response from the server"},
+	{KT_ERR_CLIENT_KEY_FILE, "KT_ERR_CLIENT_KEY_FILE", "key file has unsafe permissions or is malformed"},
+	{KT_ERR_CLIENT_NO_DEVICES, "KT_ERR_CLIENT_NO_DEVICES", "the account has no device to seal to"},
+	{KT_ERR_CLIENT_DECRYPT, "KT_ERR_CLIENT_DECRYPT", "sealed box does not open with this key"},
 };
 
 static const struct err_row *err_find(int code)

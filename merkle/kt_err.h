@@ -145,6 +145,19 @@ typedef enum kt_err {
 	KT_ERR_CLIENT_HISTORY = -225,       /* history chain does not link the checked version to the current leaf */
 	KT_ERR_CLIENT_TRANSITION = -226,    /* a version is not the previous value with its operation applied */
 	KT_ERR_CLIENT_PROVENANCE_SIG = -227, /* a device or registrar signature in a provenance fails */
+	/* -236 .. -249: libkeytrail transport, server refusals, key files, sealing */
+	KT_ERR_CLIENT_UNAVAILABLE = -236,   /* no endpoint could be reached (gRPC UNAVAILABLE on every endpoint) */
+	KT_ERR_CLIENT_DEADLINE = -237,      /* the call deadline passed on every endpoint */
+	KT_ERR_CLIENT_INVALID_REQUEST = -238, /* server refused the request: INVALID_ARGUMENT / OUT_OF_RANGE */
+	KT_ERR_CLIENT_DENIED = -239,        /* server refused: PERMISSION_DENIED / UNAUTHENTICATED */
+	KT_ERR_CLIENT_PRECONDITION = -240,  /* server refused: FAILED_PRECONDITION / ABORTED (e.g. version changed) */
+	KT_ERR_CLIENT_LIMITED = -241,       /* server refused: RESOURCE_EXHAUSTED (rate limit, caps) */
+	KT_ERR_CLIENT_NOT_FOUND = -242,     /* server answered NOT_FOUND */
+	KT_ERR_CLIENT_SERVER = -243,        /* server failed with another gRPC status (INTERNAL, UNIMPLEMENTED, ...) */
+	KT_ERR_CLIENT_PROTOCOL = -244,      /* an OK response that does not decode or lacks a required field */
+	KT_ERR_CLIENT_KEY_FILE = -245,      /* a key file readable by group/others, not a regular file, or malformed */
+	KT_ERR_CLIENT_NO_DEVICES = -246,    /* sealing to an account that is absent or has no device */
+	KT_ERR_CLIENT_DECRYPT = -247,       /* a sealed box does not open with this device's key */
 } kt_err;
 
 /* Returns a static, human-readable description of code; never NULL.

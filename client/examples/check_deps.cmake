@@ -1,0 +1,22 @@
+# check_deps.cmake — fails if the library LIB depends on RocksDB or libraft
+# (DESIGN §1: the client library must not link them).
+#   cmake -DLIB=path/to/libkeytrail.so -P check_deps.cmake
+find_program(READELF readelf REQUIRED)
+execute_process(COMMAND ${READELF} -d ${LIB} OUTPUT_VARIABLE dyn RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "readelf -d ${LIB} failed")
+endif()
+string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*" needed "${dyn}")
+message(STATUS "${LIB}: ${needed}")
+if(NOT needed)
+  message(FATAL_ERROR "no NEEDED entries found: is ${LIB} a shared library?")
+endif()
+foreach(n ${needed})
+  if(n MATCHES "rocksdb|libraft|libuv")
+    message(FATAL_ERROR "client library depends on a server library: ${n}")
+  endif()
+endforeach()
+string(REGEX MATCH "\\(SONAME\\)[^\n]*libkeytrail\\.so\\.[0-9]+" soname "${dyn}")
+if(NOT soname)
+  message(FATAL_ERROR "${LIB} has no libkeytrail.so.<major> SONAME")
+endif()
