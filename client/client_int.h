@@ -9,7 +9,7 @@
  *   kt_client.c     open/close, verified reads (lookup, checkpoint)
  *   kt_seal.c       sealing to the devices of a verified lookup
  *   kt_monitor.c    the owner's monitor
- *   kt_update.c     device-signed updates and enrolment
+ *   kt_update.c     device-signed updates, enrolment, the Admin client
  *
  * Test hooks (tests and the tamper tests of ktctl): a transport hook that
  * replaces (or wraps) the gRPC call, and a clock.
@@ -43,9 +43,13 @@ typedef struct kt_call_result {
 /* Frees what r holds and zeroes it; r may be NULL. */
 void kt_call_result_clear(kt_call_result *r);
 
+/* The endpoint index of the configured admin_endpoint (Admin calls when
+ * it is set; otherwise they go to the endpoints like every call). */
+#define KT_CLIENT_ADMIN_SLOT KT_CLIENT_MAX_ENDPOINTS
+
 /*
- * A transport hook: receives the endpoint index (0..n_endpoints-1) and its
- * target string, the full method name ("/keytrail.v1.Directory/Lookup") and
+ * A transport hook: receives the endpoint index (0..n_endpoints-1, or
+ * KT_CLIENT_ADMIN_SLOT for the admin_endpoint) and its target string, the full method name ("/keytrail.v1.Directory/Lookup") and
  * the request bytes (protobuf), and fills *res (zeroed on entry; heap
  * members allocated with malloc).  Returns KT_OK when the call reached an
  * end (any gRPC status, including UNAVAILABLE = 14 to make the client fail
@@ -70,6 +74,8 @@ void kt_client_config_set_clock(kt_client_config *cfg, kt_client_clock_fn fn,
 				void *arg);
 
 /* The real gRPC unary call to endpoint i of c (for hooks that forward).
+ * During an Admin call (kt_client_admin_update) it carries the admin
+ * credential (c->call_admin_token) as x-keytrail-admin metadata.
  * Returns KT_OK with *res filled when the call reached an end, else
  * KT_ERR_INVALID_ARG / KT_ERR_NOMEM / KT_ERR_INTERNAL / KT_ERR_IO (TLS
  * roots). */
@@ -93,11 +99,13 @@ struct kt_client_config {
 	char *state_file;
 	char *registrar_key_file;
 	char *admin_token_file;
+	char *admin_endpoint;        /* where Admin calls go (NULL: endpoints) */
 	char *vrf_hex;               /* as given, for kt_client_config_get */
 	char *log_key_str;
 	char *first_witness;
 	char *mode_str;
 	char num_buf[6][32];         /* threshold, max_lag, max_age, deadline */
+	uint32_t overridden;         /* bit per option: set by an override */
 	uint64_t deadline_ms;
 	kt_client_transport_fn transport;
 	void *transport_arg;
@@ -192,7 +200,7 @@ struct kt_client {
 	kt_client_config cfg;             /* own copy */
 	kt_client_state st;               /* the adopted state */
 	char *tls_pem;                    /* TLS roots, read at open */
-	struct grpc_channel *ch[KT_CLIENT_MAX_ENDPOINTS];
+	struct grpc_channel *ch[KT_CLIENT_MAX_ENDPOINTS + 1]; /* + admin slot */
 	struct grpc_completion_queue *cq;
 	int grpc_up;                      /* grpc_init called */
 	size_t cur;                       /* endpoint to try first */
@@ -201,6 +209,10 @@ struct kt_client {
 	kt_evidence ev;
 	int have_ev;
 	int lock_fd;                      /* >= 0 while an operation holds it */
+	/* SECRET: the admin credential (64 hex digits + NUL), set only for
+	 * the duration of an Admin call, wiped after it. */
+	char call_admin_token[65];
+	int call_admin;                   /* an Admin call is in progress */
 };
 
 /* Current time per the configured clock. */
@@ -212,13 +224,23 @@ void kt_client_reset_outcome(kt_client *c);
 /* Records a failed verification's evidence (moved from *ev). */
 void kt_client_keep_evidence(kt_client *c, kt_evidence *ev);
 
-/* One unary call with failover over the endpoints.  On KT_OK *resp (heap)
- * holds the OK response.  Non-OK statuses map to the KT_ERR_CLIENT_*
- * transport codes; c->last_status / last_details keep what the server
- * said. */
+/* One unary call with failover over the endpoints: the next endpoint is
+ * tried on UNAVAILABLE or DEADLINE_EXCEEDED, and, for the read methods of
+ * keytrail.v1.Directory, on the answers of a node that lags behind the
+ * tree size asked for (OUT_OF_RANGE; NOT_FOUND with KT_ERR_NO_CHECKPOINT).
+ * On KT_OK *resp (heap) holds the OK response.  Non-OK statuses map to the
+ * KT_ERR_CLIENT_* transport codes (the last endpoint's); c->last_status /
+ * last_details keep what the server said. */
 KT_MUST_CHECK int kt_client_call(kt_client *c, const char *method,
 				 const uint8_t *req, size_t req_len,
 				 uint8_t **resp, size_t *resp_len);
+
+/* kt_client_call for keytrail.v1.Admin: with c->call_admin_token as
+ * metadata, to the admin_endpoint if one is configured (no failover),
+ * else over the endpoints as kt_client_call. */
+KT_MUST_CHECK int kt_client_call_admin(kt_client *c, const char *method,
+				       const uint8_t *req, size_t req_len,
+				       uint8_t **resp, size_t *resp_len);
 
 /* Maps a gRPC status code to a kt_err code (KT_OK for 0). */
 int kt_client_status_error(int status);

@@ -138,7 +138,10 @@ void kt_client_config_free(kt_client_config *cfg);
 
 /* Appends an endpoint, NUL-terminated "host:port" (also "[v6]:port",
  * "unix:/path", or any gRPC target).  Calls go to the endpoints in the
- * order added; on UNAVAILABLE or a deadline the next one is tried.
+ * order added, starting with the last one that answered; on UNAVAILABLE
+ * or a deadline the next one is tried, and for reads also when a node
+ * lags behind the tree size asked for (OUT_OF_RANGE, or NOT_FOUND for a
+ * checkpoint it does not hold yet).
  * KT_ERR_INVALID_ARG (empty, blanks or control characters, over 255 bytes),
  * KT_ERR_TOO_LARGE (more than KT_CLIENT_MAX_ENDPOINTS), KT_ERR_CONFIG_DUPLICATE
  * (added twice), KT_ERR_NOMEM. */
@@ -215,6 +218,9 @@ KT_MUST_CHECK int kt_client_config_set_deadline(kt_client_config *cfg,
  *   tls_roots           path of a PEM file
  *   state_file          path of the trust state file
  *   deadline            duration: per-call deadline
+ *   admin_endpoint      host:port of the Admin listener (ktd's
+ *                       admin_listen) for kt_client_admin_update; unset:
+ *                       Admin calls go to the endpoints
  *   registrar_key_file, admin_token_file
  *                       paths, kept for tools (kt_client_config_get); the
  *                       library itself never reads them
@@ -240,6 +246,19 @@ KT_MUST_CHECK int kt_client_config_set(kt_client_config *cfg, const char *name,
 KT_MUST_CHECK int kt_client_config_load_file(kt_client_config *cfg,
 					     const char *path, char *err,
 					     size_t errlen);
+
+/*
+ * Sets one option as kt_client_config_set does, but replacing what was set
+ * before (typically by kt_client_config_load_file): the command line
+ * beats the file, as with `ktd --set`.  The first override of an option
+ * drops its earlier value (a list option starts again with this value;
+ * later overrides of the same list append); a scalar overridden twice is
+ * KT_ERR_CONFIG_DUPLICATE.  Call it after loading the file.  Errors as
+ * kt_client_config_set.
+ */
+KT_MUST_CHECK int kt_client_config_override(kt_client_config *cfg,
+					    const char *name, const char *value,
+					    char *err, size_t errlen);
 
 /* The value of an option as set (NUL-terminated, borrowed from cfg until
  * it changes or is freed), or NULL if unset.  For a list option, the first
@@ -295,16 +314,42 @@ uint64_t kt_client_trusted_size(const kt_client *c);
 KT_MUST_CHECK int kt_client_reload_state(kt_client *c);
 
 /*
- * Fetches the directory's newest checkpoint (GetCheckpoint; in strict mode
- * the newest cosigned one), and verifies it against the trust state: its
- * signature, witness policy, consistency from the last trusted checkpoint,
- * its last entry's inclusion and age (kt_verify_head).  On KT_OK the new
- * trust state has been persisted; *size (may be NULL) is its tree size.
- * Verification failures: the KT_ERR_CLIENT_* code of the failing check,
- * evidence in kt_client_evidence_json, the state file untouched.
- * Transport: see "Transport errors" below.
+ * Fetches the directory's newest checkpoint (in strict mode the newest
+ * cosigned one) with a verifiable head (GetCheckpoint with ReadAt: the
+ * consistency proof from the trusted size, the last entry and its
+ * inclusion), and verifies it against the trust state: its signature,
+ * witness policy, consistency from the last trusted checkpoint, its last
+ * entry's inclusion and age (kt_verify_head).  On KT_OK the new trust
+ * state has been persisted; *size (may be NULL) is its tree size
+ * (kt_client_verified_checkpoint gives the rest).  Verification failures:
+ * the KT_ERR_CLIENT_* code of the failing check, evidence in
+ * kt_client_evidence_json, the state file untouched.  A server that does
+ * not return the head: KT_ERR_CLIENT_PROTOCOL.  Transport: see "Transport
+ * errors" below.
  */
 KT_MUST_CHECK int kt_client_checkpoint(kt_client *c, uint64_t *size);
+
+/* The checkpoint c verified last (its trust state). */
+typedef struct kt_checkpoint_info {
+	uint64_t tree_size;
+	uint8_t root[32];            /* RFC 9162 log root */
+	uint64_t timestamp_ms;       /* of its last log entry */
+	int cosigned;                /* 1: it met the witness policy (k of n
+	                                cosigned it; always 1 without a policy) */
+	uint64_t cosigned_size;      /* the last checkpoint that met it */
+	const char *note;            /* the signed note as received: checkpoint
+	                                text, signature and cosignature lines
+	                                (NOT NUL-terminated; borrowed from c
+	                                until its next call) */
+	size_t note_len;
+} kt_checkpoint_info;
+
+/* Fills *out with the checkpoint c verified last (after any verified call:
+ * checkpoint, lookup, seal, monitor, updates; or loaded from the state
+ * file).  KT_ERR_NOT_FOUND if none yet (*out zeroed), KT_ERR_INVALID_ARG.
+ * Reads only. */
+KT_MUST_CHECK int kt_client_verified_checkpoint(const kt_client *c,
+						kt_checkpoint_info *out);
 
 /*
  * Transport errors of every call that talks to a server:
@@ -379,6 +424,14 @@ typedef struct kt_device_info {
 	size_t push_len;
 	int kind;                    /* KT_DEVICE_KIND_* */
 	uint64_t added_at_ms;
+	/* Who added the device (committed with it, kept through every later
+	 * change of the account): KT_PROVENANCE_DEVICE (added_by_id is the
+	 * authorising device), KT_PROVENANCE_REGISTRAR (an enrolment) or
+	 * KT_PROVENANCE_OPERATOR (the directory's operator: alert-worthy for
+	 * a sender too).  added_by_id is NULL with length 0 unless DEVICE. */
+	int added_by_type;
+	const uint8_t *added_by_id;
+	size_t added_by_id_len;
 } kt_device_info;
 
 /* Who authorised a version and what it did.  Pointers borrow from the
@@ -650,6 +703,46 @@ KT_MUST_CHECK int kt_client_set_push(kt_client *c, const uint8_t *account,
 				     const uint8_t *id, size_t id_len,
 				     const uint8_t *push, size_t push_len,
 				     kt_update_result *res);
+
+/* ======================================================================
+ * Operator changes (keytrail.v1.Admin)
+ * ====================================================================== */
+
+/* An operation the operator applies.  Pointers are the caller's. */
+typedef struct kt_admin_op {
+	int operation;               /* KT_OPERATION_ADD_DEVICE, _REMOVE_DEVICE
+	                                or _SET_PUSH (enrolment is the
+	                                registrar's alone) */
+	kt_device_spec device;       /* ADD_DEVICE */
+	const uint8_t *id;           /* REMOVE_DEVICE, SET_PUSH: the device */
+	size_t id_len;
+	const uint8_t *push;         /* SET_PUSH: the new address (0..512) */
+	size_t push_len;
+} kt_admin_op;
+
+/*
+ * The operator changes an account through keytrail.v1.Admin/
+ * OperatorUpdate: admin_token is the admin credential (NUL-terminated, 64
+ * hex digits, what `ktd keygen admin` writes; sent as the
+ * x-keytrail-admin metadata of this one call, never kept), reason the
+ * reason every owner and sender will see (1..1024 bytes of UTF-8).  Like
+ * the device updates it first does a verified lookup (persisting the trust
+ * state) and binds the change to the current version.  The call goes to
+ * the configured admin_endpoint, else to the endpoints (with their
+ * failover; expected_version makes a repeated change fail, not apply
+ * twice).  TLS as configured (tls_roots); a client certificate for an
+ * Admin listener that requires mutual TLS is not supported yet.  The
+ * result is not verified here: look the account up to see it in the log.
+ * Errors: those of the updates above (KT_ERR_CLIENT_DENIED for a wrong
+ * credential), KT_ERR_INVALID_ARG (token, reason, account, op).  *res (may
+ * be NULL) is zeroed on failure.
+ */
+KT_MUST_CHECK int kt_client_admin_update(kt_client *c, const char *admin_token,
+					 const uint8_t *account,
+					 size_t account_len,
+					 const kt_admin_op *op,
+					 const char *reason,
+					 kt_update_result *res);
 
 #ifdef __cplusplus
 }

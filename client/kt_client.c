@@ -14,9 +14,6 @@
 #include "proto_int.h"
 
 #define TLS_ROOTS_MAX (1024u * 1024u)
-/* The account a checkpoint refresh looks up: it only needs a read head;
- * the account's absence (or presence) is verified all the same. */
-#define CHECKPOINT_PROBE "keytrail/v1/checkpoint-probe"
 
 _Static_assert(KT_PROVENANCE_DEVICE == KT_PROV_DEVICE &&
 		       KT_PROVENANCE_REGISTRAR == KT_PROV_REGISTRAR &&
@@ -485,11 +482,61 @@ int kt_client_lookup(kt_client *c, const uint8_t *account, size_t account_len,
 	return KT_OK;
 }
 
+/* GetCheckpoint with ReadAt (the size per witness policy, the trusted
+ * size), and its ReadHead verified.  Between begin and end. */
+static int verified_checkpoint(kt_client *c, kt_verified_head *head,
+			       kt_trust_state *new_trust)
+{
+	Keytrail__V1__GetCheckpointRequest req =
+		KEYTRAIL__V1__GET_CHECKPOINT_REQUEST__INIT;
+	Keytrail__V1__ReadAt at = KEYTRAIL__V1__READ_AT__INIT;
+	Keytrail__V1__GetCheckpointResponse *resp = NULL;
+	kt_proto_head ph;
+	kt_evidence ev;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	uint64_t size;
+	int r;
+
+	memset(head, 0, sizeof(*head));
+	kt_trust_state_init(new_trust);
+	kt_evidence_init(&ev);
+	memset(&ph, 0, sizeof(ph));
+	r = kt_client_pick_size(c, &size);
+	if (r != KT_OK)
+		return r;
+	at.tree_size = size;
+	at.last_verified_size = c->st.trust.verified.size;
+	req.at = &at;
+	r = kt_proto_call(c, "/keytrail.v1.Directory/GetCheckpoint", &req.base,
+			  &body, &len);
+	if (r != KT_OK)
+		return r;
+	resp = keytrail__v1__get_checkpoint_response__unpack(NULL, len, body);
+	free(body);
+	/* A server that ignores `at` (older than GetCheckpoint.head) sends
+	 * no head: nothing to verify. */
+	if (resp == NULL || resp->head == NULL) {
+		r = KT_ERR_CLIENT_PROTOCOL;
+		goto out;
+	}
+	r = kt_proto_head_map(resp->head, &ph);
+	if (r == KT_OK)
+		r = kt_verify_head(&c->cfg.trust, &c->st.trust, kt_client_now_ms(c),
+				   &ph.rh, head, new_trust, &ev);
+out:
+	if (r != KT_OK && ev.code != KT_OK)
+		kt_client_keep_evidence(c, &ev);
+	kt_evidence_free(&ev);
+	kt_proto_head_free(&ph);
+	if (resp != NULL)
+		keytrail__v1__get_checkpoint_response__free_unpacked(resp, NULL);
+	return r;
+}
+
 int kt_client_checkpoint(kt_client *c, uint64_t *size)
 {
-	static const char probe[] = CHECKPOINT_PROBE;
 	kt_verified_head head;
-	kt_lookup_result res;
 	kt_trust_state nt;
 	int r;
 
@@ -500,17 +547,41 @@ int kt_client_checkpoint(kt_client *c, uint64_t *size)
 	r = kt_client_begin(c);
 	if (r != KT_OK)
 		return r;
-	r = kt_client_verified_lookup(c, (const uint8_t *)probe,
-				      sizeof(probe) - 1, &head, &res, &nt);
+	r = verified_checkpoint(c, &head, &nt);
 	if (r == KT_OK)
 		r = kt_client_commit_trust(c, &nt);
 	kt_client_end(c);
 	if (r == KT_OK && size != NULL)
 		*size = head.size;
 	kt_verified_head_free(&head);
-	kt_lookup_result_free(&res);
 	kt_trust_state_free(&nt);
 	return r;
+}
+
+int kt_client_verified_checkpoint(const kt_client *c, kt_checkpoint_info *out)
+{
+	const kt_trusted_checkpoint *v;
+
+	if (out == NULL)
+		return KT_ERR_INVALID_ARG;
+	memset(out, 0, sizeof(*out));
+	if (c == NULL)
+		return KT_ERR_INVALID_ARG;
+	v = &c->st.trust.verified;
+	if (v->size == 0)
+		return KT_ERR_NOT_FOUND;
+	out->tree_size = v->size;
+	memcpy(out->root, v->root, sizeof(out->root));
+	out->timestamp_ms = v->timestamp_ms;
+	/* kt_verify_head keeps cosigned == verified when this checkpoint met
+	 * the witness policy (with no policy, every checkpoint does). */
+	out->cosigned = c->st.trust.cosigned.size == v->size &&
+			memcmp(c->st.trust.cosigned.root, v->root,
+			       sizeof(out->root)) == 0; /* public roots */
+	out->cosigned_size = c->st.trust.cosigned.size;
+	out->note = (const char *)v->note;
+	out->note_len = v->note_len;
+	return KT_OK;
 }
 
 /* ---- lookup results ---------------------------------------------------------- */
@@ -561,6 +632,9 @@ int kt_lookup_device(const kt_lookup *l, size_t i, kt_device_info *out)
 	out->push_len = d->push_len;
 	out->kind = d->kind;
 	out->added_at_ms = d->added_at_ms;
+	out->added_by_type = d->added_by_type;
+	out->added_by_id = d->added_by_id_len > 0 ? d->added_by_id : NULL;
+	out->added_by_id_len = d->added_by_id_len;
 	return KT_OK;
 }
 

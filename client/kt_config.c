@@ -75,6 +75,7 @@ void kt_client_config_clear(kt_client_config *cfg)
 	free(cfg->state_file);
 	free(cfg->registrar_key_file);
 	free(cfg->admin_token_file);
+	free(cfg->admin_endpoint);
 	free(cfg->vrf_hex);
 	free(cfg->log_key_str);
 	free(cfg->first_witness);
@@ -110,6 +111,7 @@ int kt_client_config_copy(kt_client_config *dst, const kt_client_config *src)
 	dst->n_endpoints = 0;
 	dst->origin = dst->tls_roots = dst->state_file = NULL;
 	dst->registrar_key_file = dst->admin_token_file = NULL;
+	dst->admin_endpoint = NULL;
 	dst->vrf_hex = dst->log_key_str = dst->first_witness = dst->mode_str = NULL;
 	for (i = 0; r == KT_OK && i < src->n_endpoints; i++) {
 		r = dup_opt(&dst->endpoints[i], src->endpoints[i]);
@@ -126,6 +128,8 @@ int kt_client_config_copy(kt_client_config *dst, const kt_client_config *src)
 		r = dup_opt(&dst->registrar_key_file, src->registrar_key_file);
 	if (r == KT_OK)
 		r = dup_opt(&dst->admin_token_file, src->admin_token_file);
+	if (r == KT_OK)
+		r = dup_opt(&dst->admin_endpoint, src->admin_endpoint);
 	if (r == KT_OK)
 		r = dup_opt(&dst->vrf_hex, src->vrf_hex);
 	if (r == KT_OK)
@@ -435,6 +439,8 @@ typedef struct opt_row {
 	int path;                 /* value is a path (relative to the file) */
 	int (*set)(kt_client_config *cfg, const char *v, char *err, size_t errlen);
 	const char *(*get)(const kt_client_config *cfg);
+	/* Forgets the option's value (kt_client_config_override). */
+	void (*reset)(kt_client_config *cfg);
 } opt_row;
 
 #define DUP_CHECK(cond)                                  \
@@ -632,6 +638,104 @@ static int o_admin(kt_client_config *cfg, const char *v, char *e, size_t el)
 	return path_opt(&cfg->admin_token_file, v, e, el);
 }
 
+static int o_admin_endpoint(kt_client_config *cfg, const char *v, char *e,
+			    size_t el)
+{
+	int r;
+
+	DUP_CHECK(cfg->admin_endpoint != NULL);
+	r = text_ok(v, 255, 0) ? set_string(&cfg->admin_endpoint, v, 0)
+			       : KT_ERR_INVALID_ARG;
+	if (r == KT_ERR_INVALID_ARG) {
+		errf(e, el, "'%s' is not an endpoint (host:port)", v);
+		r = KT_ERR_CONFIG_VALUE;
+	}
+	return r;
+}
+
+/* ---- resets (an override replaces what the file set) ------------------- */
+
+static void free_str(char **p)
+{
+	free(*p);
+	*p = NULL;
+}
+
+static void r_endpoint(kt_client_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_endpoints; i++)
+		free_str(&c->endpoints[i]);
+	c->n_endpoints = 0;
+}
+
+static void r_log_key(kt_client_config *c)
+{
+	free_str(&c->log_key_str);
+	memset(&c->trust.log_key, 0, sizeof(c->trust.log_key));
+	memset(c->trust.origin, 0, sizeof(c->trust.origin));
+	c->trust.origin_len = 0;
+	c->have_log_key = 0;
+}
+
+static void r_origin(kt_client_config *c) { free_str(&c->origin); }
+
+static void r_vrf(kt_client_config *c)
+{
+	free_str(&c->vrf_hex);
+	memset(c->trust.vrf_pk, 0, sizeof(c->trust.vrf_pk));
+	c->have_vrf_key = 0;
+}
+
+static void r_witness(kt_client_config *c)
+{
+	free_str(&c->first_witness);
+	memset(c->trust.witnesses, 0, sizeof(c->trust.witnesses));
+	c->trust.n_witnesses = 0;
+}
+
+static void r_threshold(kt_client_config *c)
+{
+	c->trust.witness_threshold = 0;
+	c->set_threshold = 0;
+	c->num_buf[0][0] = '\0';
+}
+
+static void r_mode(kt_client_config *c)
+{
+	free_str(&c->mode_str);
+	c->trust.mode = KT_TRUST_STRICT;
+	c->set_mode = 0;
+}
+
+static void r_max_lag(kt_client_config *c)
+{
+	c->trust.max_lag_ms = KT_VERIFY_DEFAULT_MAX_LAG_MS;
+	c->set_max_lag = 0;
+	c->num_buf[1][0] = '\0';
+}
+
+static void r_max_age(kt_client_config *c)
+{
+	c->trust.max_age_ms = KT_VERIFY_DEFAULT_MAX_AGE_MS;
+	c->set_max_age = 0;
+	c->num_buf[2][0] = '\0';
+}
+
+static void r_deadline(kt_client_config *c)
+{
+	c->deadline_ms = KT_CLIENT_DEFAULT_DEADLINE_MS;
+	c->set_deadline = 0;
+	c->num_buf[3][0] = '\0';
+}
+
+static void r_tls(kt_client_config *c) { free_str(&c->tls_roots); }
+static void r_state(kt_client_config *c) { free_str(&c->state_file); }
+static void r_registrar(kt_client_config *c) { free_str(&c->registrar_key_file); }
+static void r_admin(kt_client_config *c) { free_str(&c->admin_token_file); }
+static void r_admin_endpoint(kt_client_config *c) { free_str(&c->admin_endpoint); }
+
 static const char *g_endpoint(const kt_client_config *c)
 {
 	return c->n_endpoints > 0 ? c->endpoints[0] : NULL;
@@ -665,23 +769,34 @@ static const char *g_tls(const kt_client_config *c) { return c->tls_roots; }
 static const char *g_state(const kt_client_config *c) { return c->state_file; }
 static const char *g_registrar(const kt_client_config *c) { return c->registrar_key_file; }
 static const char *g_admin(const kt_client_config *c) { return c->admin_token_file; }
+static const char *g_admin_endpoint(const kt_client_config *c)
+{
+	return c->admin_endpoint;
+}
 
 static const opt_row opt_table[] = {
-	{"endpoint", "server", T_LIST, 0, o_endpoint, g_endpoint},
-	{"log_key", NULL, T_SCALAR, 0, o_log_key, g_log_key},
-	{"origin", NULL, T_SCALAR, 0, o_origin, g_origin},
-	{"vrf_key", "vrf_public_key", T_SCALAR, 0, o_vrf, g_vrf},
-	{"witness", NULL, T_LIST, 0, o_witness, g_witness},
-	{"witness_threshold", NULL, T_SCALAR, 0, o_threshold, g_threshold},
-	{"witness_mode", NULL, T_SCALAR, 0, o_mode, g_mode},
-	{"max_lag", NULL, T_SCALAR, 0, o_max_lag, g_max_lag},
-	{"max_age", NULL, T_SCALAR, 0, o_max_age, g_max_age},
-	{"tls_roots", NULL, T_SCALAR, 1, o_tls, g_tls},
-	{"state_file", NULL, T_SCALAR, 1, o_state, g_state},
-	{"deadline", NULL, T_SCALAR, 0, o_deadline, g_deadline},
-	{"registrar_key_file", NULL, T_SCALAR, 1, o_registrar, g_registrar},
-	{"admin_token_file", NULL, T_SCALAR, 1, o_admin, g_admin},
+	{"endpoint", "server", T_LIST, 0, o_endpoint, g_endpoint, r_endpoint},
+	{"log_key", NULL, T_SCALAR, 0, o_log_key, g_log_key, r_log_key},
+	{"origin", NULL, T_SCALAR, 0, o_origin, g_origin, r_origin},
+	{"vrf_key", "vrf_public_key", T_SCALAR, 0, o_vrf, g_vrf, r_vrf},
+	{"witness", NULL, T_LIST, 0, o_witness, g_witness, r_witness},
+	{"witness_threshold", NULL, T_SCALAR, 0, o_threshold, g_threshold,
+	 r_threshold},
+	{"witness_mode", NULL, T_SCALAR, 0, o_mode, g_mode, r_mode},
+	{"max_lag", NULL, T_SCALAR, 0, o_max_lag, g_max_lag, r_max_lag},
+	{"max_age", NULL, T_SCALAR, 0, o_max_age, g_max_age, r_max_age},
+	{"tls_roots", NULL, T_SCALAR, 1, o_tls, g_tls, r_tls},
+	{"state_file", NULL, T_SCALAR, 1, o_state, g_state, r_state},
+	{"deadline", NULL, T_SCALAR, 0, o_deadline, g_deadline, r_deadline},
+	{"registrar_key_file", NULL, T_SCALAR, 1, o_registrar, g_registrar,
+	 r_registrar},
+	{"admin_token_file", NULL, T_SCALAR, 1, o_admin, g_admin, r_admin},
+	{"admin_endpoint", NULL, T_SCALAR, 0, o_admin_endpoint, g_admin_endpoint,
+	 r_admin_endpoint},
 };
+
+_Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) <= 32,
+	       "one bit of kt_client_config.overridden per option");
 
 #define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
 
@@ -731,6 +846,38 @@ int kt_client_config_set(kt_client_config *cfg, const char *name,
 		return KT_ERR_CONFIG_UNKNOWN;
 	}
 	return set_row(cfg, o, value, err, errlen);
+}
+
+int kt_client_config_override(kt_client_config *cfg, const char *name,
+			      const char *value, char *err, size_t errlen)
+{
+	const opt_row *o;
+	uint32_t bit;
+	int r;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (cfg == NULL || name == NULL || value == NULL)
+		return KT_ERR_INVALID_ARG;
+	o = opt_find(name);
+	if (o == NULL) {
+		errf(err, errlen, "unknown option '%s'", name);
+		return KT_ERR_CONFIG_UNKNOWN;
+	}
+	bit = 1u << (unsigned)(o - opt_table);
+	if ((cfg->overridden & bit) != 0 && o->kind == T_SCALAR) {
+		errf(err, errlen, "option '%s' given twice on the command line",
+		     o->name);
+		return KT_ERR_CONFIG_DUPLICATE;
+	}
+	/* The first override drops what the file said (a list starts
+	 * again); later ones of a list append. */
+	if ((cfg->overridden & bit) == 0)
+		o->reset(cfg);
+	r = set_row(cfg, o, value, err, errlen);
+	if (r == KT_OK)
+		cfg->overridden |= bit;
+	return r;
 }
 
 const char *kt_client_config_get(const kt_client_config *cfg, const char *name)

@@ -17,6 +17,8 @@
 
 #include "client_int.h"
 
+#define ADMIN_MD_KEY "x-keytrail-admin"
+
 _Static_assert(KT_GRPC_DEADLINE_EXCEEDED == GRPC_STATUS_DEADLINE_EXCEEDED &&
 		       KT_GRPC_UNAVAILABLE == GRPC_STATUS_UNAVAILABLE &&
 		       KT_GRPC_OK == GRPC_STATUS_OK,
@@ -65,6 +67,8 @@ static int channel_get(kt_client *c, size_t i, grpc_channel **out)
 	grpc_channel_credentials *creds;
 	grpc_arg args[2];
 	grpc_channel_args cargs;
+	const char *target = i == KT_CLIENT_ADMIN_SLOT ? c->cfg.admin_endpoint
+						       : c->cfg.endpoints[i];
 
 	*out = NULL;
 	if (c->ch[i] != NULL) {
@@ -95,7 +99,7 @@ static int channel_get(kt_client *c, size_t i, grpc_channel **out)
 		creds = grpc_insecure_credentials_create();
 	if (creds == NULL)
 		return KT_ERR_INTERNAL;
-	c->ch[i] = grpc_channel_create(c->cfg.endpoints[i], creds, &cargs);
+	c->ch[i] = grpc_channel_create(target, creds, &cargs);
 	grpc_channel_credentials_release(creds);
 	if (c->ch[i] == NULL)
 		return KT_ERR_INTERNAL;
@@ -107,7 +111,7 @@ void kt_client_transport_close(kt_client *c)
 {
 	size_t i;
 
-	for (i = 0; i < KT_CLIENT_MAX_ENDPOINTS; i++) {
+	for (i = 0; i <= KT_CLIENT_ADMIN_SLOT; i++) {
 		if (c->ch[i] != NULL)
 			grpc_channel_destroy(c->ch[i]);
 		c->ch[i] = NULL;
@@ -133,6 +137,8 @@ struct one_call {
 	grpc_status_code status;
 	grpc_slice details;
 	const char *error_string;
+	grpc_metadata md;                /* the admin credential, if any */
+	size_t n_md;
 };
 
 static void one_call_free(struct one_call *oc)
@@ -145,6 +151,11 @@ static void one_call_free(struct one_call *oc)
 	grpc_metadata_array_destroy(&oc->trailing_md);
 	grpc_slice_unref(oc->details);
 	gpr_free((void *)oc->error_string);
+	if (oc->n_md > 0) {
+		/* The credential slice holds a secret; gRPC owns its memory. */
+		grpc_slice_unref(oc->md.key);
+		grpc_slice_unref(oc->md.value);
+	}
 	if (oc->call != NULL)
 		grpc_call_unref(oc->call);
 }
@@ -186,6 +197,8 @@ static int start_batch(struct one_call *oc)
 
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = oc->n_md;
+	ops[0].data.send_initial_metadata.metadata = oc->n_md > 0 ? &oc->md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = oc->send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -216,8 +229,10 @@ int kt_client_grpc_call(kt_client *c, size_t endpoint, const char *method,
 	if (res == NULL)
 		return KT_ERR_INVALID_ARG;
 	memset(res, 0, sizeof(*res));
-	if (c == NULL || endpoint >= c->cfg.n_endpoints || method == NULL ||
-	    (req == NULL && req_len > 0))
+	if (c == NULL || method == NULL || (req == NULL && req_len > 0))
+		return KT_ERR_INVALID_ARG;
+	if (endpoint >= c->cfg.n_endpoints &&
+	    (endpoint != KT_CLIENT_ADMIN_SLOT || c->cfg.admin_endpoint == NULL))
 		return KT_ERR_INVALID_ARG;
 	r = channel_get(c, endpoint, &ch);
 	if (r != KT_OK)
@@ -226,6 +241,11 @@ int kt_client_grpc_call(kt_client *c, size_t endpoint, const char *method,
 	grpc_metadata_array_init(&oc.initial_md);
 	grpc_metadata_array_init(&oc.trailing_md);
 	oc.details = grpc_empty_slice();
+	if (c->call_admin) {
+		oc.md.key = grpc_slice_from_static_string(ADMIN_MD_KEY);
+		oc.md.value = grpc_slice_from_copied_string(c->call_admin_token);
+		oc.n_md = 1;
+	}
 	slice = grpc_slice_from_copied_buffer((const char *)req, req_len);
 	oc.send = grpc_raw_byte_buffer_create(&slice, 1);
 	grpc_slice_unref(slice);
@@ -276,12 +296,88 @@ static void keep_status(kt_client *c, const kt_call_result *res)
 static int call_endpoint(kt_client *c, size_t i, const char *method,
 			 const uint8_t *req, size_t req_len, kt_call_result *res)
 {
+	const char *target = "hook";
+
+	if (i == KT_CLIENT_ADMIN_SLOT && c->cfg.admin_endpoint != NULL)
+		target = c->cfg.admin_endpoint;
+	else if (i < c->cfg.n_endpoints)
+		target = c->cfg.endpoints[i];
 	if (c->cfg.transport != NULL)
-		return c->cfg.transport(c->cfg.transport_arg, c, i,
-					i < c->cfg.n_endpoints ? c->cfg.endpoints[i]
-							       : "hook",
-					method, req, req_len, res);
+		return c->cfg.transport(c->cfg.transport_arg, c, i, target, method,
+					req, req_len, res);
 	return kt_client_grpc_call(c, i, method, req, req_len, res);
+}
+
+/* The read methods: a lagging node's refusal of a tree size is worth
+ * another endpoint (an update's refusal is not). */
+static int is_read_method(const char *method)
+{
+	static const char *const reads[] = {
+		"/keytrail.v1.Directory/Lookup",
+		"/keytrail.v1.Directory/History",
+		"/keytrail.v1.Directory/GetCheckpoint",
+		"/keytrail.v1.Directory/GetConsistencyProof",
+		"/keytrail.v1.Directory/GetEntries",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (strcmp(method, reads[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if the answer is one another endpoint may not give: unreachable, out
+ * of time, or (reads) a node behind the tree size asked for.  ktd answers
+ * a size above its newest checkpoint (or a last_verified_size above it)
+ * with OUT_OF_RANGE, a size it holds no checkpoint for with NOT_FOUND
+ * "KT_ERR_NO_CHECKPOINT: ...". */
+static int try_next(const char *method, const kt_call_result *res)
+{
+	static const char no_cp[] = "KT_ERR_NO_CHECKPOINT";
+
+	if (res->status == GRPC_STATUS_UNAVAILABLE ||
+	    res->status == GRPC_STATUS_DEADLINE_EXCEEDED)
+		return 1;
+	if (!is_read_method(method))
+		return 0;
+	if (res->status == GRPC_STATUS_OUT_OF_RANGE)
+		return 1;
+	return res->status == GRPC_STATUS_NOT_FOUND && res->details != NULL &&
+	       strncmp(res->details, no_cp, sizeof(no_cp) - 1) == 0;
+}
+
+/* Calls endpoint i; on an OK answer with a body moves it to *resp. */
+static int call_one(kt_client *c, size_t i, const char *method,
+		    const uint8_t *req, size_t req_len, kt_call_result *res)
+{
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = call_endpoint(c, i, method, req, req_len, res);
+	if (r != KT_OK) {
+		kt_call_result_clear(res);
+		return r;
+	}
+	keep_status(c, res);
+	return KT_OK;
+}
+
+static int take_body(kt_call_result *res, uint8_t **resp, size_t *resp_len)
+{
+	int r = kt_client_status_error(res->status);
+
+	if (r == KT_OK) {
+		if (res->body == NULL) {
+			r = KT_ERR_CLIENT_PROTOCOL;
+		} else {
+			*resp = res->body;
+			*resp_len = res->body_len;
+			res->body = NULL;
+		}
+	}
+	kt_call_result_clear(res);
+	return r;
 }
 
 int kt_client_call(kt_client *c, const char *method, const uint8_t *req,
@@ -296,30 +392,33 @@ int kt_client_call(kt_client *c, const char *method, const uint8_t *req,
 	n = c->cfg.n_endpoints > 0 ? c->cfg.n_endpoints : 1;
 	for (k = 0; k < n; k++) {
 		i = (c->cur + k) % n;
-		memset(&res, 0, sizeof(res));
-		r = call_endpoint(c, i, method, req, req_len, &res);
-		if (r != KT_OK) {
-			kt_call_result_clear(&res);
+		r = call_one(c, i, method, req, req_len, &res);
+		if (r != KT_OK)
 			return r;
-		}
-		keep_status(c, &res);
-		r = kt_client_status_error(res.status);
-		if (r == KT_ERR_CLIENT_UNAVAILABLE || r == KT_ERR_CLIENT_DEADLINE) {
+		if (k + 1 < n && try_next(method, &res)) {
+			r = kt_client_status_error(res.status);
 			kt_call_result_clear(&res);
 			continue;
 		}
-		c->cur = i;
-		if (r == KT_OK) {
-			if (res.body == NULL) {
-				r = KT_ERR_CLIENT_PROTOCOL;
-			} else {
-				*resp = res.body;
-				*resp_len = res.body_len;
-				res.body = NULL;
-			}
-		}
-		kt_call_result_clear(&res);
-		return r;
+		/* This endpoint answered (or it was the last one): keep it
+		 * first unless it could not be reached. */
+		if (!try_next(method, &res))
+			c->cur = i;
+		return take_body(&res, resp, resp_len);
 	}
 	return r;
+}
+
+int kt_client_call_admin(kt_client *c, const char *method, const uint8_t *req,
+			 size_t req_len, uint8_t **resp, size_t *resp_len)
+{
+	kt_call_result res;
+	int r;
+
+	*resp = NULL;
+	*resp_len = 0;
+	if (c->cfg.admin_endpoint == NULL)
+		return kt_client_call(c, method, req, req_len, resp, resp_len);
+	r = call_one(c, KT_CLIENT_ADMIN_SLOT, method, req, req_len, &res);
+	return r != KT_OK ? r : take_body(&res, resp, resp_len);
 }

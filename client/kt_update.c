@@ -1,19 +1,25 @@
 /*
- * kt_update.c — device-signed updates and enrolment.  Each first learns
- * the account's current version from a verified lookup and binds the
- * update to it (expected_version), so a replayed update cannot apply.
+ * kt_update.c — device-signed updates, enrolment, and the operator's
+ * changes through keytrail.v1.Admin.  Each first learns the account's
+ * current version from a verified lookup and binds the update to it
+ * (expected_version), so a replayed update cannot apply.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include "keytrail/v1/admin.pb-c.h"
 #include "proto_int.h"
+
+#define ADMIN_TOKEN_HEX 64
 
 /* What one update sends besides the operation. */
 typedef struct upd_auth {
 	const kt_device_keys *signer;        /* device-signed, or NULL */
 	const kt_registrar_token *token;     /* enrolment, or NULL */
+	const char *admin_token;             /* operator (Admin), or NULL */
+	const char *reason;                  /* operator: 1..1024 UTF-8 */
 } upd_auth;
 
 static int enc_op(const kt_update_op *op, uint8_t **out, size_t *len)
@@ -108,6 +114,53 @@ static int current_version(kt_client *c, const uint8_t *account,
 	return r;
 }
 
+/* keytrail.v1.Admin/OperatorUpdate of the encoded op at version, with the
+ * admin credential in the call's metadata (wiped after the call). */
+static int send_admin(kt_client *c, const uint8_t *account, size_t account_len,
+		      const uint8_t *opb, size_t oplen, uint64_t version,
+		      const upd_auth *auth, kt_update_result *res)
+{
+	Keytrail__V1__OperatorUpdateRequest req =
+		KEYTRAIL__V1__OPERATOR_UPDATE_REQUEST__INIT;
+	Keytrail__V1__OperatorUpdateResponse *resp;
+	uint8_t *reqb = NULL, *body = NULL;
+	size_t n, len = 0;
+	int r;
+
+	req.account.data = (uint8_t *)(uintptr_t)account;
+	req.account.len = account_len;
+	req.operation.data = (uint8_t *)(uintptr_t)opb;
+	req.operation.len = oplen;
+	req.expected_version = version;
+	req.reason = (char *)(uintptr_t)auth->reason;
+	n = protobuf_c_message_get_packed_size(&req.base);
+	reqb = malloc(n > 0 ? n : 1);
+	if (reqb == NULL)
+		return KT_ERR_NOMEM;
+	if (protobuf_c_message_pack(&req.base, reqb) != n) {
+		free(reqb);
+		return KT_ERR_INTERNAL;
+	}
+	memcpy(c->call_admin_token, auth->admin_token, ADMIN_TOKEN_HEX);
+	c->call_admin_token[ADMIN_TOKEN_HEX] = '\0';
+	c->call_admin = 1;
+	r = kt_client_call_admin(c, "/keytrail.v1.Admin/OperatorUpdate", reqb, n,
+				 &body, &len);
+	c->call_admin = 0;
+	sodium_memzero(c->call_admin_token, sizeof(c->call_admin_token));
+	free(reqb);
+	if (r != KT_OK)
+		return r;
+	resp = keytrail__v1__operator_update_response__unpack(NULL, len, body);
+	free(body);
+	if (resp == NULL)
+		return KT_ERR_CLIENT_PROTOCOL;
+	res->version = resp->version;
+	res->log_index = resp->log_index;
+	keytrail__v1__operator_update_response__free_unpacked(resp, NULL);
+	return KT_OK;
+}
+
 static int send_update(kt_client *c, const uint8_t *account, size_t account_len,
 		       const kt_update_op *op, const upd_auth *auth,
 		       kt_update_result *res)
@@ -127,6 +180,11 @@ static int send_update(kt_client *c, const uint8_t *account, size_t account_len,
 	r = current_version(c, account, account_len, &version);
 	if (r != KT_OK)
 		goto out;
+	if (auth->admin_token != NULL) {
+		r = send_admin(c, account, account_len, opb, oplen, version, auth,
+			       res);
+		goto out;
+	}
 	req.account.data = (uint8_t *)(uintptr_t)account;
 	req.account.len = account_len;
 	req.operation.data = opb;
@@ -202,7 +260,7 @@ int kt_client_enroll(kt_client *c, const uint8_t *account, size_t account_len,
 		     const kt_registrar_token *token, kt_update_result *res)
 {
 	kt_update_op op;
-	upd_auth auth = {NULL, token};
+	upd_auth auth = {NULL, token, NULL, NULL};
 
 	if (res != NULL)
 		memset(res, 0, sizeof(*res));
@@ -219,7 +277,7 @@ int kt_client_add_device(kt_client *c, const uint8_t *account,
 			 const kt_device_spec *device, kt_update_result *res)
 {
 	kt_update_op op;
-	upd_auth auth = {signer, NULL};
+	upd_auth auth = {signer, NULL, NULL, NULL};
 
 	if (res != NULL)
 		memset(res, 0, sizeof(*res));
@@ -237,7 +295,7 @@ int kt_client_remove_device(kt_client *c, const uint8_t *account,
 			    kt_update_result *res)
 {
 	kt_update_op op;
-	upd_auth auth = {signer, NULL};
+	upd_auth auth = {signer, NULL, NULL, NULL};
 
 	if (res != NULL)
 		memset(res, 0, sizeof(*res));
@@ -250,13 +308,85 @@ int kt_client_remove_device(kt_client *c, const uint8_t *account,
 	return run_update(c, account, account_len, &op, &auth, res);
 }
 
+/* 64 hex digits and nothing else. */
+static int admin_token_ok(const char *t)
+{
+	size_t i;
+
+	if (t == NULL || strlen(t) != ADMIN_TOKEN_HEX)
+		return 0;
+	for (i = 0; i < ADMIN_TOKEN_HEX; i++)
+		if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f') ||
+		      (t[i] >= 'A' && t[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+static int reason_ok(const char *reason)
+{
+	size_t n;
+
+	if (reason == NULL)
+		return 0;
+	n = strlen(reason);
+	return n >= KT_REASON_MIN && n <= KT_REASON_MAX &&
+	       kt_utf8_check((const uint8_t *)reason, n) == KT_OK;
+}
+
+/* The public operation in kt_types form (not enrol: the operator may not). */
+static int admin_op(const kt_admin_op *in, kt_update_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	if (in == NULL)
+		return KT_ERR_INVALID_ARG;
+	switch (in->operation) {
+	case KT_OPERATION_ADD_DEVICE:
+		op->op = KT_OP_ADD_DEVICE;
+		return kt_client_spec_to_device(&in->device, &op->device);
+	case KT_OPERATION_REMOVE_DEVICE:
+	case KT_OPERATION_SET_PUSH:
+		if (!id_ok(in->id, in->id_len))
+			return KT_ERR_INVALID_ARG;
+		op->op = (uint8_t)in->operation;
+		memcpy(op->device_id, in->id, in->id_len);
+		op->device_id_len = in->id_len;
+		if (in->operation == KT_OPERATION_REMOVE_DEVICE)
+			return KT_OK;
+		if (in->push_len > KT_PUSH_ADDRESS_MAX ||
+		    (in->push == NULL && in->push_len > 0))
+			return KT_ERR_INVALID_ARG;
+		if (in->push_len > 0)
+			memcpy(op->push, in->push, in->push_len);
+		op->push_len = in->push_len;
+		return KT_OK;
+	default:
+		return KT_ERR_INVALID_ARG;
+	}
+}
+
+int kt_client_admin_update(kt_client *c, const char *admin_token,
+			   const uint8_t *account, size_t account_len,
+			   const kt_admin_op *op, const char *reason,
+			   kt_update_result *res)
+{
+	kt_update_op uop;
+	upd_auth auth = {NULL, NULL, admin_token, reason};
+
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
+	if (c == NULL || !admin_token_ok(admin_token) || !reason_ok(reason) ||
+	    admin_op(op, &uop) != KT_OK)
+		return KT_ERR_INVALID_ARG;
+	return run_update(c, account, account_len, &uop, &auth, res);
+}
+
 int kt_client_set_push(kt_client *c, const uint8_t *account, size_t account_len,
 		       const kt_device_keys *signer, const uint8_t *id,
 		       size_t id_len, const uint8_t *push, size_t push_len,
 		       kt_update_result *res)
 {
 	kt_update_op op;
-	upd_auth auth = {signer, NULL};
+	upd_auth auth = {signer, NULL, NULL, NULL};
 
 	if (res != NULL)
 		memset(res, 0, sizeof(*res));

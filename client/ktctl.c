@@ -6,9 +6,8 @@
  *
  *   ktctl [global options] COMMAND [options]     (ktctl --help)
  *
- * The one thing libkeytrail does not do is the operator's Admin service;
- * `admin-update` builds the operation with merkle/ and calls
- * keytrail.v1.Admin/OperatorUpdate itself (ktctl/admin.c).
+ * `admin-update` goes through the library's Admin client
+ * (kt_client_admin_update); ktctl/admin.c only reads the admin token file.
  *
  * Exit status: 0 ok, 1 error, 2 usage, 3 verification failure, 4 monitor
  * alert (docs/OPERATIONS.md "ktctl").
@@ -27,7 +26,6 @@
 #include <sodium.h>
 
 #include "keytrail.h"
-#include "keytrail/v1/admin.pb-c.h"
 #include "kt_enc.h"
 #include "kt_types.h"
 #include "ktctl/ktctl_int.h"
@@ -47,9 +45,6 @@
 #define BAD_FILE KT_ERR_CONFIG_VALUE
 #define TOKEN_FILE_MAX 8192u
 #define DEFAULT_ENROL_TTL_MS (10u * 60u * 1000u)
-#define ADMIN_DEADLINE_MS 10000u
-
-#define M_OPERATOR_UPDATE "/keytrail.v1.Admin/OperatorUpdate"
 #define TOKEN_FORMAT "keytrail-registrar-token/v1"
 #define SEALED_FORMAT "keytrail-sealed/v1"
 
@@ -262,7 +257,8 @@ static const char global_help[] =
 	"                    state_file; without either, nothing is remembered\n"
 	"                    between runs: trust on first use every time)\n"
 	"  --set NAME=VALUE  set a client option (max_age, witness, witness_threshold,\n"
-	"                    witness_mode, deadline, ...), after the file\n"
+	"                    witness_mode, deadline, ...); it replaces the file's\n"
+	"                    value (a list option's first --set replaces the list)\n"
 	"  --json            machine-readable output: one JSON object on stdout\n"
 	"  --evidence FILE   where to write the evidence of a failed verification\n"
 	"                    (default: stderr)\n"
@@ -414,11 +410,20 @@ static int load_config(ctl *x)
 		memcpy(name, s, (size_t)(eq - s));
 		name[eq - s] = '\0';
 		err[0] = '\0';
-		r = kt_client_config_set(x->cfg, name, eq + 1, err, sizeof(err));
+		/* the command line beats the file, as with `ktd --set` */
+		r = kt_client_config_override(x->cfg, name, eq + 1, err,
+					      sizeof(err));
 		if (r != KT_OK) {
 			msg("--set %s: %s", s, err[0] != '\0' ? err : kt_strerror(r));
 			return EXIT_USAGE;
 		}
+	}
+	if (x->v[O_ADMIN_ENDPOINT] != NULL &&
+	    kt_client_config_override(x->cfg, "admin_endpoint",
+				      x->v[O_ADMIN_ENDPOINT], err,
+				      sizeof(err)) != KT_OK) {
+		msg("--admin-endpoint %s: %s", x->v[O_ADMIN_ENDPOINT], err);
+		return EXIT_USAGE;
 	}
 	if (x->v[O_STATE] != NULL &&
 	    kt_client_config_set_state_file(x->cfg, x->v[O_STATE]) != KT_OK) {
@@ -704,6 +709,28 @@ static void json_provenance(ktctl_json *j, const char *key,
 	ktctl_json_end_obj(j);
 }
 
+/* "operator", "registrar", "device <id>": who added a device. */
+static void added_by_text(const kt_device_info *d, char *out, size_t cap)
+{
+	char id[200];
+
+	if (d->added_by_type == KT_PROVENANCE_DEVICE) {
+		ktctl_blob_text(d->added_by_id, d->added_by_id_len, id, sizeof(id));
+		snprintf(out, cap, "device %s", id);
+	} else {
+		snprintf(out, cap, "%s", prov_type_name(d->added_by_type));
+	}
+}
+
+static void json_added_by(ktctl_json *j, const kt_device_info *d)
+{
+	ktctl_json_obj(j, "added_by");
+	ktctl_json_str(j, "type", prov_type_name(d->added_by_type));
+	if (d->added_by_type == KT_PROVENANCE_DEVICE)
+		ktctl_json_blob(j, "device_id", d->added_by_id, d->added_by_id_len);
+	ktctl_json_end_obj(j);
+}
+
 static int suspicious_kind(int kind)
 {
 	return kind == KT_DEVICE_KIND_FORWARDING || kind == KT_DEVICE_KIND_ESCROW ||
@@ -720,7 +747,7 @@ static void print_lookup_human(const uint8_t *acct, size_t acct_len,
 {
 	kt_provenance_info p;
 	kt_device_info d;
-	char t[64], id[200], push[200], sk[65], ek[65], desc[1200];
+	char t[64], id[200], push[200], sk[65], ek[65], desc[1200], by[220];
 	size_t i, n = kt_lookup_device_count(l);
 
 	printf("account:    %.*s\n", (int)acct_len, (const char *)acct);
@@ -742,6 +769,11 @@ static void print_lookup_human(const uint8_t *acct, size_t acct_len,
 		printf("  - %-24s kind %-10s added %s%s\n", id, kind_name(d.kind), t,
 		       suspicious_kind(d.kind) ? "   <-- not a user device kind"
 					       : "");
+		added_by_text(&d, by, sizeof(by));
+		printf("      added by: %s%s\n", by,
+		       d.added_by_type == KT_PROVENANCE_OPERATOR
+			       ? "   <-- by the directory's operator, not the owner"
+			       : "");
 		printf("      sign_pk %s\n      enc_pk  %s\n", sk, ek);
 		if (d.push_len > 0)
 			printf("      push    %s\n", push);
@@ -785,6 +817,7 @@ static void json_lookup(ktctl_json *j, const uint8_t *acct, size_t acct_len,
 		ktctl_json_hex(j, "enc_pk", d.enc_pk, sizeof(d.enc_pk));
 		ktctl_json_blob(j, "push", d.push, d.push_len);
 		ktctl_json_u64(j, "added_at_ms", d.added_at_ms);
+		json_added_by(j, &d);
 		ktctl_json_end_obj(j);
 	}
 	ktctl_json_end_arr(j);
@@ -1353,6 +1386,8 @@ static int cmd_lookup(ctl *x)
 static int cmd_checkpoint(ctl *x)
 {
 	uint64_t before, size = 0;
+	kt_checkpoint_info ci;
+	char t[64], root[65];
 	ktctl_json j;
 	int e, r;
 
@@ -1360,22 +1395,50 @@ static int cmd_checkpoint(ctl *x)
 		return e;
 	before = kt_client_trusted_size(x->c);
 	r = kt_client_checkpoint(x->c, &size);
+	if (r == KT_OK)
+		r = kt_client_verified_checkpoint(x->c, &ci);
 	if (r != KT_OK)
 		return report(x, r, "checkpoint");
+	ktctl_hex(ci.root, sizeof(ci.root), root);
+	ktctl_time(ci.timestamp_ms, t, sizeof(t));
 	if (x->json) {
+		char *note = malloc(ci.note_len + 1);
+
 		json_begin_ok(x, &j);
-		ktctl_json_u64(&j, "tree_size", size);
+		ktctl_json_u64(&j, "tree_size", ci.tree_size);
 		ktctl_json_u64(&j, "consistency_from", before);
+		ktctl_json_str(&j, "root", root);
+		ktctl_json_u64(&j, "timestamp_ms", ci.timestamp_ms);
+		ktctl_json_bool(&j, "cosigned", ci.cosigned);
+		ktctl_json_u64(&j, "cosigned_size", ci.cosigned_size);
+		if (note != NULL) {
+			memcpy(note, ci.note, ci.note_len);
+			note[ci.note_len] = '\0';
+		}
+		ktctl_json_str(&j, "note", note);
+		free(note);
 		json_finish(&j);
-	} else if (before == 0) {
+		return EXIT_OK_;
+	}
+	if (before == 0)
 		printf("checkpoint verified: tree size %" PRIu64
 		       " (first use: no earlier checkpoint trusted)\n",
 		       size);
-	} else {
+	else
 		printf("checkpoint verified: tree size %" PRIu64
 		       ", consistent with the trusted tree size %" PRIu64 "\n",
 		       size, before);
-	}
+	printf("root:       %s\n", root);
+	printf("last entry: %s\n", t);
+	if (ci.cosigned)
+		printf("witnesses:  policy met (cosigned)\n");
+	else
+		printf("witnesses:  policy NOT met by this checkpoint (bounded lag: "
+		       "consistent with the cosigned tree size %" PRIu64 ")\n",
+		       ci.cosigned_size);
+	printf("signed note:\n%.*s", (int)ci.note_len, ci.note);
+	if (ci.note_len > 0 && ci.note[ci.note_len - 1] != '\n')
+		printf("\n");
 	return EXIT_OK_;
 }
 
@@ -1771,92 +1834,69 @@ out:
 
 /* ---- admin-update ------------------------------------------------------------------------------------------- */
 
-/* The operation of admin-update from its options into op. */
-static int admin_op(ctl *x, kt_update_op *op)
+/* What admin-update asks for: the operation (its pointers borrow from
+ * here) and the device keys of an add. */
+typedef struct admin_req {
+	kt_admin_op op;
+	kt_device_keys *keys;
+	uint8_t id[KT_DEVICE_ID_MAX];
+	uint8_t push[KT_PUSH_ADDRESS_MAX];
+} admin_req;
+
+/* The operation of admin-update from its options into *a (free a->keys). */
+static int admin_op(ctl *x, admin_req *a)
 {
-	kt_device_keys *k = NULL;
+	kt_admin_op *op = &a->op;
 	int n = (x->v[O_ADD_DEVICE] != NULL) + (x->v[O_REMOVE_DEVICE] != NULL) +
 		(x->v[O_SET_PUSH] != NULL);
-	const uint8_t *id;
+	size_t push_len;
 	int kind, e;
 
-	memset(op, 0, sizeof(*op));
+	memset(a, 0, sizeof(*a));
 	if (n != 1) {
 		msg("admin-update: give exactly one of --add-device KEYFILE, "
 		    "--remove-device ID, --set-push ID");
 		return EXIT_USAGE;
 	}
 	if (x->v[O_REMOVE_DEVICE] != NULL) {
-		op->op = KT_OP_REMOVE_DEVICE;
-		return parse_id("remove-device", x->v[O_REMOVE_DEVICE], op->device_id,
-				&op->device_id_len);
+		op->operation = KT_OPERATION_REMOVE_DEVICE;
+		op->id = a->id;
+		return parse_id("remove-device", x->v[O_REMOVE_DEVICE], a->id,
+				&op->id_len);
 	}
 	if (x->v[O_SET_PUSH] != NULL) {
-		op->op = KT_OP_SET_PUSH;
+		op->operation = KT_OPERATION_SET_PUSH;
+		op->id = a->id;
+		op->push = a->push;
 		if ((e = require(x, BIT(O_PUSH))) != 0)
 			return e;
-		if ((e = parse_id("set-push", x->v[O_SET_PUSH], op->device_id,
-				  &op->device_id_len)) != 0)
+		if ((e = parse_id("set-push", x->v[O_SET_PUSH], a->id,
+				  &op->id_len)) != 0)
 			return e;
-		return parse_push(x->v[O_PUSH], op->push, &op->push_len);
+		return parse_push(x->v[O_PUSH], a->push, &op->push_len);
 	}
-	op->op = KT_OP_ADD_DEVICE;
+	op->operation = KT_OPERATION_ADD_DEVICE;
 	if ((e = parse_kind(x->v[O_KIND], KT_DEVICE_KIND_OTHER, &kind)) != 0 ||
-	    (e = parse_push(x->v[O_PUSH], op->device.push, &op->device.push_len)) != 0 ||
-	    (e = load_keys("add-device", x->v[O_ADD_DEVICE], &k)) != 0)
+	    (e = parse_push(x->v[O_PUSH], a->push, &push_len)) != 0 ||
+	    (e = load_keys("add-device", x->v[O_ADD_DEVICE], &a->keys)) != 0)
 		return e;
-	id = kt_device_keys_id(k, &op->device.id_len);
-	memcpy(op->device.id, id, op->device.id_len);
-	op->device.sign_pk.type = KT_SIGN_KEY_ED25519;
-	kt_device_keys_sign_pk(k, op->device.sign_pk.pk);
-	op->device.enc_pk.type = KT_ENC_KEY_X25519;
-	kt_device_keys_enc_pk(k, op->device.enc_pk.pk);
-	op->device.kind = (uint8_t)kind;
-	kt_device_keys_free(k);
+	kt_device_keys_spec(a->keys, a->push, push_len, kind, &op->device);
 	return 0;
 }
 
-/* Reads the TLS roots named by the configuration, if any. */
-static int admin_tls(ctl *x, char **pem)
-{
-	const char *path = kt_client_config_get(x->cfg, "tls_roots");
-	uint8_t *b;
-	size_t n;
-
-	*pem = NULL;
-	if (path == NULL)
-		return 0;
-	if (read_all(path, 1024u * 1024u, &b, &n) != KT_OK) {
-		msg("admin-update: cannot read tls_roots %s", path);
-		return EXIT_ERROR;
-	}
-	*pem = (char *)b;
-	return 0;
-}
-
-/* Sends the OperatorUpdate; *res gets the directory's answer. */
+/* Sends the OperatorUpdate through the library (kt_client_admin_update:
+ * a verified lookup for the version, then the Admin call). */
 static int admin_send(ctl *x, const uint8_t *acct, size_t acct_len,
-		      const uint8_t *opb, size_t opb_len, uint64_t expected,
-		      Keytrail__V1__OperatorUpdateResponse **resp)
+		      const kt_admin_op *op, kt_update_result *res)
 {
-	Keytrail__V1__OperatorUpdateRequest req =
-		KEYTRAIL__V1__OPERATOR_UPDATE_REQUEST__INIT;
-	const char *tok_path = x->v[O_ADMIN_TOKEN], *target = x->v[O_ADMIN_ENDPOINT];
-	ktctl_admin_result res;
-	char tok[65], *pem = NULL;
-	uint8_t *buf = NULL;
-	size_t len;
-	int e, r;
+	const char *tok_path = x->v[O_ADMIN_TOKEN];
+	char tok[65];
+	int r;
 
-	*resp = NULL;
-	memset(&res, 0, sizeof(res));
 	if (tok_path == NULL)
 		tok_path = kt_client_config_get(x->cfg, "admin_token_file");
-	if (target == NULL)
-		target = kt_client_config_get(x->cfg, "endpoint");
-	if (tok_path == NULL || target == NULL) {
-		msg("admin-update: needs --admin-token FILE (or admin_token_file) "
-		    "and an endpoint");
+	if (tok_path == NULL) {
+		msg("admin-update: needs --admin-token FILE (or admin_token_file)");
 		return EXIT_USAGE;
 	}
 	r = ktctl_admin_token_read(tok_path, tok);
@@ -1865,44 +1905,10 @@ static int admin_send(ctl *x, const uint8_t *acct, size_t acct_len,
 		    kt_errname(r));
 		return EXIT_ERROR;
 	}
-	if ((e = admin_tls(x, &pem)) != 0)
-		goto out;
-	req.account.data = (uint8_t *)(uintptr_t)acct;
-	req.account.len = acct_len;
-	req.operation.data = (uint8_t *)(uintptr_t)opb;
-	req.operation.len = opb_len;
-	req.expected_version = expected;
-	req.reason = (char *)(uintptr_t)x->v[O_REASON];
-	len = keytrail__v1__operator_update_request__get_packed_size(&req);
-	buf = malloc(len > 0 ? len : 1);
-	e = EXIT_ERROR;
-	if (buf == NULL)
-		goto out;
-	keytrail__v1__operator_update_request__pack(&req, buf);
-	r = ktctl_admin_call(target, pem, tok, M_OPERATOR_UPDATE, buf, len,
-			     ADMIN_DEADLINE_MS, &res);
-	if (r != KT_OK) {
-		msg("admin-update: call failed: %s", kt_strerror(r));
-		goto out;
-	}
-	if (res.status != KT_GRPC_OK) {
-		msg("admin-update: the directory refused: %s %s",
-		    grpc_status_name(res.status), res.details);
-		goto out;
-	}
-	*resp = keytrail__v1__operator_update_response__unpack(NULL, res.body_len,
-								res.body);
-	if (*resp == NULL) {
-		msg("admin-update: the answer does not decode");
-		goto out;
-	}
-	e = 0;
-out:
+	r = kt_client_admin_update(x->c, tok, acct, acct_len, op, x->v[O_REASON],
+				   res);
 	sodium_memzero(tok, sizeof(tok));
-	free(pem);
-	free(buf);
-	ktctl_admin_result_clear(&res);
-	return e;
+	return r == KT_OK ? 0 : report(x, r, "admin-update");
 }
 
 static void print_admin(ctl *x, const kt_lookup *l, uint64_t before,
@@ -1938,50 +1944,29 @@ static void print_admin(ctl *x, const kt_lookup *l, uint64_t before,
 
 static int cmd_admin_update(ctl *x)
 {
-	Keytrail__V1__OperatorUpdateResponse *resp = NULL;
 	const uint8_t *acct;
 	size_t acct_len, rlen;
 	kt_lookup *l = NULL;
-	kt_update_op op;
-	uint8_t *opb = NULL;
-	size_t opb_len = 0;
-	uint64_t version, log_index, before;
-	kt_wbuf w;
+	admin_req a;
+	kt_update_result res;
+	uint64_t before;
 	int e, r;
 
+	memset(&a, 0, sizeof(a));
 	if ((e = require(x, BIT(O_ACCOUNT) | BIT(O_REASON))) != 0 ||
-	    (e = get_account(x, &acct, &acct_len)) != 0 || (e = admin_op(x, &op)) != 0)
-		return e;
+	    (e = get_account(x, &acct, &acct_len)) != 0 || (e = admin_op(x, &a)) != 0)
+		goto out;
 	rlen = strlen(x->v[O_REASON]);
 	if (rlen < KT_REASON_MIN || rlen > KT_REASON_MAX ||
 	    kt_utf8_check((const uint8_t *)x->v[O_REASON], rlen) != KT_OK) {
 		msg("--reason: 1..%d bytes of UTF-8", KT_REASON_MAX);
-		return EXIT_USAGE;
-	}
-	kt_wbuf_init(&w, KT_UPDATE_OP_MAX_BYTES);
-	r = kt_update_op_encode(&w, &op);
-	if (r == KT_OK)
-		r = kt_wbuf_take(&w, &opb, &opb_len);
-	kt_wbuf_free(&w);
-	if (r != KT_OK) {
-		msg("admin-update: invalid operation (%s)", kt_errname(r));
-		return EXIT_USAGE;
+		e = EXIT_USAGE;
+		goto out;
 	}
 	if ((e = open_client(x)) != 0)
 		goto out;
-	/* The current version, verified, to bind expected_version to. */
-	r = kt_client_lookup(x->c, acct, acct_len, &l);
-	if (r != KT_OK) {
-		e = report(x, r, "admin-update (lookup before the update)");
+	if ((e = admin_send(x, acct, acct_len, &a.op, &res)) != 0)
 		goto out;
-	}
-	e = admin_send(x, acct, acct_len, opb, opb_len, kt_lookup_version(l), &resp);
-	if (e != 0)
-		goto out;
-	version = resp->version;
-	log_index = resp->log_index;
-	kt_lookup_free(l);
-	l = NULL;
 	/* Show the change as every sender will see it: verified. */
 	before = kt_client_trusted_size(x->c);
 	r = kt_client_lookup(x->c, acct, acct_len, &l);
@@ -1989,16 +1974,13 @@ static int cmd_admin_update(ctl *x)
 		e = report(x, r, "admin-update (lookup after the update)");
 		goto out;
 	}
-	print_admin(x, l, before, version, log_index);
+	print_admin(x, l, before, res.version, res.log_index);
 	e = EXIT_OK_;
 out:
-	keytrail__v1__operator_update_response__free_unpacked(resp, NULL);
 	kt_lookup_free(l);
-	free(opb);
+	kt_device_keys_free(a.keys);
 	return e;
 }
-
-/* ---- the command table ----------------------------------------------------------------------------------------- */
 
 static const command commands[] = {
 	{"keygen", cmd_keygen, BIT(O_OUT) | BIT(O_ID),

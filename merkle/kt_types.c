@@ -14,8 +14,9 @@ _Static_assert(DOMAIN_LEN(KT_DOMAIN_UPDATE) == 18, "update domain length");
 _Static_assert(DOMAIN_LEN(KT_DOMAIN_REGISTRAR_TOKEN) == 27, "token domain length");
 _Static_assert(DOMAIN_LEN(KT_DOMAIN_HISTORY_REQUEST) == 27, "history domain length");
 _Static_assert(KT_DEVICE_SPEC_MAX_BYTES == 646, "device spec size");
-_Static_assert(KT_DEVICE_MIN_BYTES == 79, "device min size");
-_Static_assert(KT_VALUE_MAX_BYTES == 167426, "value size");
+_Static_assert(KT_DEVICE_MAX_BYTES == 720, "device size");
+_Static_assert(KT_DEVICE_MIN_BYTES == 81, "device min size");
+_Static_assert(KT_VALUE_MAX_BYTES == 184322, "value size");
 _Static_assert(KT_UPDATE_OP_MAX_BYTES == 647, "update op size");
 _Static_assert(KT_PROVENANCE_MAX_BYTES == 1930, "provenance size");
 _Static_assert(KT_PROVENANCE_MAX_BYTES <= UINT16_MAX, "provenance fits vec16 (storage)");
@@ -354,7 +355,8 @@ static int kind_ok(uint8_t kind)
 	return kind >= KT_DEVICE_PRIMARY && kind <= KT_DEVICE_OTHER;
 }
 
-/* Everything the encoder needs to hold, keys' type bytes included. */
+/* Everything the spec encoder needs to hold, keys' type bytes included
+ * (not the added_by fields: see device_full_check). */
 static int device_check(const kt_device *d)
 {
 	int r = check_len(d->id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
@@ -370,6 +372,32 @@ static int device_check(const kt_device *d)
 	return r;
 }
 
+static int prov_type_known(uint8_t type)
+{
+	return type >= KT_PROV_DEVICE && type <= KT_PROV_OPERATOR;
+}
+
+/* The added_by fields of a device: a known provenance type, and an id of
+ * 1..64 bytes for KT_PROV_DEVICE, none for the others. */
+static int added_by_check(uint8_t type, size_t id_len)
+{
+	if (!prov_type_known(type))
+		return KT_ERR_BAD_TYPE;
+	if (type == KT_PROV_DEVICE)
+		return check_len(id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+	return check_len(id_len, 0, 0);
+}
+
+/* A device as it is encoded in a value: the spec and the added_by fields. */
+static int device_full_check(const kt_device *d)
+{
+	int r = device_check(d);
+
+	return r != KT_OK ? r : added_by_check(d->added_by_type, d->added_by_id_len);
+}
+
+/* with_time: the device encoding (added_at_ms and added_by) rather than
+ * the spec. */
 static void put_device(kt_wbuf *w, const kt_device *d, int with_time)
 {
 	kt_put_vec8(w, d->id, d->id_len);
@@ -377,8 +405,30 @@ static void put_device(kt_wbuf *w, const kt_device *d, int with_time)
 	put_enc_key(w, &d->enc_pk);
 	kt_put_vec16(w, d->push, d->push_len);
 	kt_put_u8(w, d->kind);
-	if (with_time)
+	if (with_time) {
 		kt_put_u64(w, d->added_at_ms);
+		kt_put_u8(w, d->added_by_type);
+		kt_put_vec8(w, d->added_by_id, d->added_by_id_len);
+	}
+}
+
+/* added_by_type || vec8 added_by_id; an unknown type stops at its byte,
+ * the id's caps depend on the type. */
+static void get_added_by(kt_rbuf *rb, kt_device *d)
+{
+	const uint8_t *p;
+	size_t n;
+
+	d->added_by_type = kt_get_u8(rb);
+	if (!prov_type_known(d->added_by_type)) {
+		kt_rbuf_fail(rb, KT_ERR_BAD_TYPE); /* no-op if already truncated */
+		return;
+	}
+	if (d->added_by_type == KT_PROV_DEVICE)
+		p = kt_get_vec8(rb, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX, &n);
+	else
+		p = kt_get_vec8(rb, 0, 0, &n);
+	copy_out(d->added_by_id, &d->added_by_id_len, p, n);
 }
 
 static void get_device(kt_rbuf *rb, kt_device *d, int with_time)
@@ -396,13 +446,15 @@ static void get_device(kt_rbuf *rb, kt_device *d, int with_time)
 	d->kind = kt_get_u8(rb);
 	if (!kind_ok(d->kind))
 		kt_rbuf_fail(rb, KT_ERR_BAD_TYPE);
-	if (with_time)
+	if (with_time) {
 		d->added_at_ms = kt_get_u64(rb);
+		get_added_by(rb, d);
+	}
 }
 
 static int device_encode(kt_wbuf *w, const kt_device *d, int with_time)
 {
-	int r = device_check(d);
+	int r = with_time ? device_full_check(d) : device_check(d);
 
 	if (r != KT_OK)
 		return wfail(w, r);
@@ -494,7 +546,7 @@ static int value_check(const kt_account_value *v)
 	if (v->count > KT_MAX_DEVICES_ENCODING)
 		return KT_ERR_TOO_LARGE;
 	for (i = 0; i < v->count; i++) {
-		r = device_check(&v->devices[i]);
+		r = device_full_check(&v->devices[i]);
 		if (r != KT_OK)
 			return r;
 		if (i > 0 && kt_device_id_cmp(v->devices[i - 1].id,
@@ -599,7 +651,7 @@ int kt_account_value_add(kt_account_value *v, const kt_device *d, size_t max_dev
 	kt_device *devs;
 	size_t i, cap = max_devices < KT_MAX_DEVICES_ENCODING ?
 			max_devices : KT_MAX_DEVICES_ENCODING;
-	int found, r = device_check(d);
+	int found, r = device_full_check(d);
 
 	if (r != KT_OK)
 		return r;
@@ -748,11 +800,6 @@ int kt_update_op_decode(kt_update_op *op, const uint8_t *p, size_t len)
 }
 
 /* ---- provenance ------------------------------------------------------- */
-
-static int prov_type_known(uint8_t type)
-{
-	return type >= KT_PROV_DEVICE && type <= KT_PROV_OPERATOR;
-}
 
 /* Which (known) ops a (known) provenance type may carry: enrolment is the
  * registrar's alone, and the registrar authorises nothing else. */
@@ -924,10 +971,44 @@ static int apply_set_push(kt_account_value *v, const kt_update_op *op)
 					 op->push, op->push_len);
 }
 
+/* What kt_value_apply_op reads of a provenance: type, op, the pairing, and
+ * the authorising device's id (the body's signature and texts are not
+ * needed to apply the change). */
+static int prov_apply_check(const kt_provenance *pv)
+{
+	int r;
+
+	if (!prov_type_known(pv->type) || !op_known(pv->op.op))
+		return KT_ERR_BAD_TYPE;
+	if (!prov_op_allowed(pv->type, pv->op.op))
+		return KT_ERR_PROVENANCE_OP;
+	r = op_check(&pv->op);
+	if (r == KT_OK && pv->type == KT_PROV_DEVICE)
+		r = check_len(pv->device_id_len, KT_DEVICE_ID_MIN, KT_DEVICE_ID_MAX);
+	return r;
+}
+
+/* The device an add / enrol inserts: the op's spec, stamped with the time
+ * and with who added it. */
+static void added_device(kt_device *d, const kt_provenance *pv,
+			 uint64_t added_at_ms)
+{
+	*d = pv->op.device;
+	d->added_at_ms = added_at_ms;
+	d->added_by_type = pv->type;
+	memset(d->added_by_id, 0, sizeof(d->added_by_id));
+	d->added_by_id_len = 0;
+	if (pv->type == KT_PROV_DEVICE) {
+		memcpy(d->added_by_id, pv->device_id, pv->device_id_len);
+		d->added_by_id_len = pv->device_id_len;
+	}
+}
+
 int kt_value_apply_op(kt_account_value *out, const kt_account_value *prev,
-		      const kt_update_op *op, uint64_t added_at_ms,
+		      const kt_provenance *pv, uint64_t added_at_ms,
 		      size_t max_devices)
 {
+	const kt_update_op *op;
 	kt_account_value v;
 	kt_device d;
 	int r;
@@ -936,18 +1017,18 @@ int kt_value_apply_op(kt_account_value *out, const kt_account_value *prev,
 		return KT_ERR_INVALID_ARG;
 	kt_account_value_init(out);
 	kt_account_value_init(&v);
-	r = op_check(op);
+	r = prov_apply_check(pv);
 	if (r == KT_OK)
 		r = value_check(prev);
 	if (r == KT_OK)
 		r = kt_account_value_copy(&v, prev);
 	if (r != KT_OK)
 		goto out;
+	op = &pv->op;
 	switch (op->op) {
 	case KT_OP_ADD_DEVICE:
 	case KT_OP_ENROL:
-		d = op->device;
-		d.added_at_ms = added_at_ms;
+		added_device(&d, pv, added_at_ms);
 		r = kt_account_value_add(&v, &d, max_devices);
 		break;
 	case KT_OP_REMOVE_DEVICE:
@@ -979,7 +1060,7 @@ int kt_provenance_check_transition(const kt_account_value *prev,
 	kt_wbuf_init(&b, KT_VALUE_MAX_BYTES);
 	r = provenance_check(pv);
 	if (r == KT_OK)
-		r = kt_value_apply_op(&want, prev, &pv->op, added_at_ms,
+		r = kt_value_apply_op(&want, prev, pv, added_at_ms,
 				      KT_MAX_DEVICES_ENCODING);
 	if (r == KT_OK)
 		r = kt_account_value_encode(&a, &want);

@@ -27,8 +27,9 @@
  *     to add or enrol, kt_update_verify / kt_registrar_token_verify (over
  *     the whole device spec it enrols), kt_history_request_verify,
  *     kt_provenance_encode (which carries the op);
- *   - the apply path: kt_value_apply_op (or kt_account_value_add/remove/
- *     set_push), the encoders, and kt_commit.h;
+ *   - the apply path: kt_value_apply_op (with the decoded provenance, so
+ *     that an added device records who added it), the encoders, and
+ *     kt_commit.h;
  *   - an owner's monitor and the auditor-side tools, per version v:
  *     kt_provenance_decode, kt_provenance_verify_signature(value_{v-1}, pv,
  *     account, expected_version v-1) (plus their own trust decision on a
@@ -117,11 +118,15 @@ extern "C" {
 #define KT_DEVICE_SPEC_MAX_BYTES \
 	(1 + KT_DEVICE_ID_MAX + KT_SIGN_KEY_BYTES + KT_ENC_KEY_BYTES + \
 	 2 + KT_PUSH_ADDRESS_MAX + 1)                                   /* 646 */
-#define KT_DEVICE_MAX_BYTES (KT_DEVICE_SPEC_MAX_BYTES + 8)          /* 654 */
+/* A device: the spec || u64 added_at_ms || u8 added_by_type || vec8
+ * added_by_id (0..64 bytes). */
+#define KT_DEVICE_MAX_BYTES \
+	(KT_DEVICE_SPEC_MAX_BYTES + 8 + 1 + 1 + KT_DEVICE_ID_MAX)   /* 720 */
 #define KT_DEVICE_MIN_BYTES \
-	(1 + KT_DEVICE_ID_MIN + KT_SIGN_KEY_BYTES + KT_ENC_KEY_BYTES + 2 + 1 + 8) /* 79 */
+	(1 + KT_DEVICE_ID_MIN + KT_SIGN_KEY_BYTES + KT_ENC_KEY_BYTES + 2 + 1 + 8 + \
+	 1 + 1)                                                      /* 81 */
 #define KT_VALUE_MAX_BYTES \
-	(2 + KT_MAX_DEVICES_ENCODING * KT_DEVICE_MAX_BYTES)         /* 167426 */
+	(2 + KT_MAX_DEVICES_ENCODING * KT_DEVICE_MAX_BYTES)         /* 184322 */
 #define KT_UPDATE_OP_MAX_BYTES (1 + KT_DEVICE_SPEC_MAX_BYTES)       /* 647 */
 /* type || op || the largest body (operator: vec16 reason, vec8 label). */
 #define KT_PROVENANCE_MAX_BYTES \
@@ -159,8 +164,12 @@ typedef struct kt_signature {
 	uint8_t sig[KT_ED25519_SIG_BYTES];
 } kt_signature;
 
-/* A device.  As a "device spec" (what a client asks to add) added_at_ms is
- * not encoded: the apply path sets it from the batch timestamp. */
+/* A device.  As a "device spec" (what a client asks to add) added_at_ms and
+ * the added_by fields are not encoded: the apply path sets added_at_ms from
+ * the batch timestamp and added_by from the provenance of the change that
+ * adds the device (kt_value_apply_op).  The added_by fields stay with the
+ * device for as long as it is in the value, so that every later lookup
+ * still shows who added it. */
 typedef struct kt_device {
 	uint8_t id[KT_DEVICE_ID_MAX];
 	size_t id_len;                       /* 1..64 */
@@ -170,6 +179,13 @@ typedef struct kt_device {
 	size_t push_len;                     /* 0..512 */
 	uint8_t kind;                        /* KT_DEVICE_PRIMARY..KT_DEVICE_OTHER */
 	uint64_t added_at_ms;
+	/* Device encoding only: the provenance type of the change that added
+	 * the device (KT_PROV_DEVICE / _REGISTRAR / _OPERATOR) and, for
+	 * KT_PROV_DEVICE, the id of the authorising device (1..64 bytes);
+	 * empty (len 0) for the other types. */
+	uint8_t added_by_type;
+	uint8_t added_by_id[KT_DEVICE_ID_MAX];
+	size_t added_by_id_len;
 } kt_device;
 
 /* An account's value: its devices in strictly ascending device_id order
@@ -294,20 +310,28 @@ KT_MUST_CHECK int kt_sig_verify(const kt_sign_key *pk, const kt_signature *sig,
 int kt_device_id_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /* Device: vec8 id || sign key || enc key || vec16 push || u8 kind || u64
- * added_at_ms.  Encoder errors: KT_ERR_BAD_LENGTH / KT_ERR_TOO_LARGE (id or
- * push length), KT_ERR_BAD_TYPE (kind), KT_ERR_BAD_KEY_TYPE. */
+ * added_at_ms || u8 added_by_type || vec8 added_by_id.  Encoder errors:
+ * KT_ERR_BAD_LENGTH / KT_ERR_TOO_LARGE (id or push length), KT_ERR_BAD_TYPE
+ * (kind, or an added_by_type that is not KT_PROV_*), KT_ERR_BAD_KEY_TYPE;
+ * for added_by_id: KT_ERR_BAD_LENGTH (empty for KT_PROV_DEVICE),
+ * KT_ERR_TOO_LARGE (over 64 bytes for KT_PROV_DEVICE, or not empty for
+ * the other types).  The decoder rejects the same, in field order (an
+ * unknown added_by_type stops it at that byte). */
 KT_MUST_CHECK int kt_device_encode(kt_wbuf *w, const kt_device *d);
 KT_MUST_CHECK int kt_device_decode(kt_device *d, const uint8_t *p, size_t len);
 
-/* Device spec: the device encoding without added_at_ms.  The decoder sets
- * added_at_ms to 0. */
+/* Device spec: the device encoding without added_at_ms and the added_by
+ * fields.  The decoder sets those to 0 / empty; the encoder ignores them. */
 KT_MUST_CHECK int kt_device_spec_encode(kt_wbuf *w, const kt_device *d);
 KT_MUST_CHECK int kt_device_spec_decode(kt_device *d, const uint8_t *p, size_t len);
 
-/* Checks the structure of *d (as the encoder does) and both of its keys
+/* Checks the structure of *d as a device SPEC (as kt_device_spec_encode
+ * does: the added_by fields are not looked at) and both of its keys
  * (kt_sign_key_validate, kt_enc_key_validate).  Returns KT_OK or the first
  * failure.  Called by the server on every device spec before sequencing and
- * by the client on every device before it encrypts to it. */
+ * by the client on every device before it encrypts to it (through
+ * kt_account_value_validate, which checks the whole device encoding
+ * first). */
 KT_MUST_CHECK int kt_device_validate(const kt_device *d);
 
 /* ---- account values --------------------------------------------------- */
@@ -347,8 +371,9 @@ const kt_device *kt_account_value_find(const kt_account_value *v,
 /* Inserts a copy of *d at its place in the order.  Fails with
  * KT_ERR_DEVICE_EXISTS (id present), KT_ERR_TOO_LARGE (v already holds
  * min(max_devices, KT_MAX_DEVICES_ENCODING) devices), a structural error of
- * *d, or KT_ERR_NOMEM; on failure *v is unchanged.  Keys are not validated
- * here (kt_device_validate is the caller's, before sequencing). */
+ * *d as kt_device_encode checks it (added_by fields included), or
+ * KT_ERR_NOMEM; on failure *v is unchanged.  Keys are not validated here
+ * (kt_device_validate is the caller's, before sequencing). */
 KT_MUST_CHECK int kt_account_value_add(kt_account_value *v, const kt_device *d,
 				       size_t max_devices);
 
@@ -378,42 +403,53 @@ KT_MUST_CHECK int kt_provenance_decode(kt_provenance *pv, const uint8_t *p, size
 
 /* ---- transitions: the apply path, monitors, auditors -------------------- */
 
-/* Computes *out = *prev with *op applied, as the apply path does:
- *   add_device, enrol: insert op->device with added_at_ms set to added_at_ms
- *     (op->device.added_at_ms is ignored) — KT_ERR_DEVICE_EXISTS if the id is
- *     present, KT_ERR_TOO_LARGE if prev already holds min(max_devices,
- *     KT_MAX_DEVICES_ENCODING) devices;
+/* Computes *out = *prev with the change pv->op applied, as the apply path
+ * does:
+ *   add_device, enrol: insert pv->op.device with added_at_ms set to
+ *     added_at_ms, added_by_type to pv->type and added_by_id to
+ *     pv->device_id for KT_PROV_DEVICE (empty for the other types); the
+ *     spec's own added_at_ms / added_by fields are ignored —
+ *     KT_ERR_DEVICE_EXISTS if the id is present, KT_ERR_TOO_LARGE if prev
+ *     already holds min(max_devices, KT_MAX_DEVICES_ENCODING) devices;
  *   remove_device: KT_ERR_NOT_FOUND if absent (the last one leaves the empty
  *     value);
  *   set_push: KT_ERR_NOT_FOUND if absent, KT_ERR_NOOP_CHANGE if the device
- *     already has exactly this push address.
+ *     already has exactly this push address.  The device keeps its
+ *     added_at_ms and added_by fields.
  * The apply path passes added_at_ms = the timestamp_ms of the log entry that
  * records the change (the batch timestamp), so that a monitor can recompute
- * it from the entry.  Also returns the structural errors of *op (as
- * kt_update_op_encode) and of *prev (as kt_account_value_encode),
- * KT_ERR_INVALID_ARG if out == prev, KT_ERR_NOMEM.  Keys are not validated
- * (kt_device_validate is the server's, before sequencing).
- * *out is overwritten, not freed first; on KT_OK the caller owns it
- * (kt_account_value_free), on failure it is empty.  *prev is only read. */
+ * it from the entry.  Of *pv only type, op and (for KT_PROV_DEVICE)
+ * device_id are read and checked: KT_ERR_BAD_TYPE (unknown type or op),
+ * KT_ERR_PROVENANCE_OP (an op the type may not carry), the structural
+ * errors of the op (as kt_update_op_encode) and of the device id
+ * (KT_ERR_BAD_LENGTH / KT_ERR_TOO_LARGE); signature, registrar key and
+ * reason are not looked at.  Also the structural errors of *prev (as
+ * kt_account_value_encode), KT_ERR_INVALID_ARG if out == prev, KT_ERR_NOMEM.
+ * Keys are not validated (kt_device_validate is the server's, before
+ * sequencing).  *out is overwritten, not freed first; on KT_OK the caller
+ * owns it (kt_account_value_free), on failure it is empty.  *prev and *pv
+ * are only read. */
 KT_MUST_CHECK int kt_value_apply_op(kt_account_value *out,
 				    const kt_account_value *prev,
-				    const kt_update_op *op, uint64_t added_at_ms,
+				    const kt_provenance *pv, uint64_t added_at_ms,
 				    size_t max_devices);
 
 /* Checks that version v of an account is exactly version v-1 with the
  * provenance's operation applied: KT_OK iff the encoding of *next equals the
- * encoding of kt_value_apply_op(prev, &pv->op, added_at_ms,
+ * encoding of kt_value_apply_op(prev, pv, added_at_ms,
  * KT_MAX_DEVICES_ENCODING) (the server's configured cap is not known to a
  * monitor).  added_at_ms is the timestamp_ms of version v's log entry.
  * Returns KT_ERR_VALUE_MISMATCH if the values differ (an extra or missing
- * device, another key, push address or added_at); the error of
- * kt_value_apply_op if the op does not apply to prev (KT_ERR_NOT_FOUND,
- * KT_ERR_DEVICE_EXISTS, KT_ERR_NOOP_CHANGE, KT_ERR_TOO_LARGE); the
- * structural errors of *pv (as kt_provenance_encode, KT_ERR_PROVENANCE_OP
- * included) or of *next; KT_ERR_NOMEM.  Every code but KT_OK and
- * KT_ERR_NOMEM means the committed transition is not the authorised one.
- * Signatures are NOT checked here: call kt_provenance_verify_signature as
- * well. */
+ * device, another key, push address, added_at or added_by -- so a device
+ * the operator added cannot be committed as added by one of the owner's
+ * devices, nor keep another device's added_by after a later change); the
+ * error of kt_value_apply_op if the op does not apply to prev
+ * (KT_ERR_NOT_FOUND, KT_ERR_DEVICE_EXISTS, KT_ERR_NOOP_CHANGE,
+ * KT_ERR_TOO_LARGE); the structural errors of *pv (as kt_provenance_encode,
+ * KT_ERR_PROVENANCE_OP included) or of *next; KT_ERR_NOMEM.  Every code but
+ * KT_OK and KT_ERR_NOMEM means the committed transition is not the
+ * authorised one.  Signatures are NOT checked here: call
+ * kt_provenance_verify_signature as well. */
 KT_MUST_CHECK int kt_provenance_check_transition(const kt_account_value *prev,
 						 const kt_account_value *next,
 						 const kt_provenance *pv,

@@ -187,6 +187,16 @@ fi
 echo
 echo "ktctl monitor exit code: $rc (4 = a version not authorised by Alice's own devices)"
 
+say "Alice changes her phone's push address (a change of her own)"
+run --state alice.state set-push --account "$alice" --keys alice-phone.key \
+  --push apns:alice-phone-2
+
+say "Bob's lookup still names the forwarding device 'added by: operator'"
+out=$(run --state bob.state lookup --account "$alice")
+printf '%s\n' "$out"
+printf '%s\n' "$out" | grep -q 'added by: operator' ||
+  die "expected Bob's lookup to show the device added by the operator"
+
 trap - ERR
 say "done"
 cat <<EOF

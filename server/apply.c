@@ -609,7 +609,9 @@ static int check_change(kt_apply *a, kt_storage_batch *sb, const kt_change *c,
 	if (r == KT_OK && !s->is_new)
 		r = load_prev(sb, s, &prev);
 	if (r == KT_OK)
-		r = kt_value_apply_op(&next, &prev, &s->pv.op, ts,
+		/* with the whole provenance: an added device records who
+		 * authorised it (added_by), committed with the value */
+		r = kt_value_apply_op(&next, &prev, &s->pv, ts,
 				      a->p.max_devices);
 	if (r == KT_OK)
 		r = encode_value(&next, s);

@@ -394,6 +394,7 @@ int kt_service_change_check(kt_service *s, const kt_service_account *acct,
 {
 	const kt_config *cfg = kt_node_config(s->node);
 	kt_account_value next;
+	kt_provenance pv;
 	int rc;
 
 	*status = KT_GRPC_OK;
@@ -403,8 +404,15 @@ int kt_service_change_check(kt_service *s, const kt_service_account *acct,
 		rc = KT_ERR_VERSION_MISMATCH;
 		goto out;
 	}
+	/* Whether the op applies does not depend on who authorised it (that
+	 * only sets the added device's added_by): try it as a type that
+	 * may carry this op, the registrar for an enrolment, else the
+	 * operator.  The apply path applies the real provenance. */
+	memset(&pv, 0, sizeof(pv));
+	pv.type = op->op == KT_OP_ENROL ? KT_PROV_REGISTRAR : KT_PROV_OPERATOR;
+	pv.op = *op;
 	kt_account_value_init(&next);
-	rc = kt_value_apply_op(&next, &acct->value, op, kt_node_now_ms(s->node),
+	rc = kt_value_apply_op(&next, &acct->value, &pv, kt_node_now_ms(s->node),
 			       (size_t)cfg->max_devices);
 	kt_account_value_free(&next);
 	switch (rc) {
@@ -1044,6 +1052,24 @@ out:
 
 /* ---- GetCheckpoint ------------------------------------------------------ */
 
+/* The ReadHead of a GetCheckpoint that set `at`: opens *r at at.tree_size
+ * and proves from at.last_verified_size, as a Lookup's head.  *field names
+ * what failed. */
+static int checkpoint_head(kt_service *s, const Keytrail__V1__ReadAt *at,
+			   kt_reader *r, kt_read_head *h, const char **field)
+{
+	uint64_t size, lvs;
+	int rc;
+
+	read_at(at, &size, &lvs);
+	*field = "at.tree_size";
+	rc = kt_reader_open(r, s->node, size);
+	if (rc != KT_OK)
+		return rc;
+	*field = "at.last_verified_size";
+	return kt_reader_head(r, lvs, h);
+}
+
 static int handle_get_checkpoint(void *app, const kt_net_call *call,
 				 kt_net_reply *reply)
 {
@@ -1056,15 +1082,30 @@ static int handle_get_checkpoint(void *app, const kt_net_call *call,
 	uint8_t *cp = NULL, *cosigned = NULL;
 	size_t cp_len = 0, cosigned_len = 0;
 	uint64_t csize = 0, newest = 0;
+	kt_reader r;
+	kt_read_head h;
+	head_pb hp;
 	const char *field = "checkpoint";
 	int rc;
 
+	memset(&r, 0, sizeof(r));
+	memset(&h, 0, sizeof(h));
 	req = keytrail__v1__get_checkpoint_request__unpack(NULL, call->body_len,
 							   call->body);
 	if (req == NULL) {
 		kt_service_reject(call, reply, KT_ERR_INVALID_ARG,
 				  "request: malformed protobuf");
 		return KT_OK;
+	}
+	if (req->at != NULL) {
+		/* a verifiable head, as a Lookup's: rate-limited like one */
+		field = "peer (lookup_rate_limit)";
+		rc = rate_check(s, call->peer);
+		if (rc == KT_OK)
+			rc = checkpoint_head(s, req->at, &r, &h, &field);
+		if (rc != KT_OK)
+			goto reject;
+		field = "checkpoint";
 	}
 	rc = kt_storage_view_open(st, &view);
 	if (rc == KT_OK)
@@ -1088,6 +1129,10 @@ static int handle_get_checkpoint(void *app, const kt_net_call *call,
 	resp.checkpoint.len = cp_len;
 	resp.cosigned_checkpoint.data = cosigned;
 	resp.cosigned_checkpoint.len = cosigned_len;
+	if (req->at != NULL) {
+		head_to_pb(&h, &hp);
+		resp.head = &hp.msg;
+	}
 	reply_pack(call, reply, &resp.base);
 	goto out;
 reject:
@@ -1095,6 +1140,8 @@ reject:
 out:
 	free(cp);
 	free(cosigned);
+	kt_read_head_clear(&h);
+	kt_reader_close(&r);
 	kt_storage_view_close(view);
 	keytrail__v1__get_checkpoint_request__free_unpacked(req, NULL);
 	return KT_OK;

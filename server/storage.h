@@ -60,7 +60,7 @@ extern "C" {
 
 /* On-disk format version, stored in meta at creation and checked at open.
  * Bump it for any change of a key or value layout (docs/protocol/storage.md). */
-#define KT_STORAGE_FORMAT_VERSION 1u
+#define KT_STORAGE_FORMAT_VERSION 2u
 
 /* Caps (checked before anything is allocated or written). */
 #define KT_STORAGE_MAX_KEY 512u                 /* any key, bytes */

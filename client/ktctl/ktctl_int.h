@@ -5,9 +5,8 @@
  *
  *   ktctl/out.c    output helpers: a streaming JSON writer, hex, text that
  *                  may be bytes ("hex:..." form), times
- *   ktctl/admin.c  a minimal keytrail.v1.Admin client on the gRPC C core:
- *                  libkeytrail has no Admin calls (operators' tooling only),
- *                  so ktctl carries the one unary call it needs
+ *   ktctl/admin.c  the admin token file reader (the Admin call itself is
+ *                  libkeytrail's kt_client_admin_update)
  *
  * THREAD SAFETY: none needed (one thread); nothing here keeps globals.
  */
@@ -92,40 +91,14 @@ KT_MUST_CHECK int ktctl_parse_duration(const char *s, uint64_t *ms);
  * KT_ERR_INVALID_ARG. */
 KT_MUST_CHECK int ktctl_parse_u64(const char *s, uint64_t *v);
 
-/* ---- Admin client ------------------------------------------------------ */
-
-/* The end of one Admin call: the gRPC status, its details (heap, NUL-
- * terminated, never NULL after KT_OK) and the response message (heap, may
- * be NULL).  Free with ktctl_admin_result_clear. */
-typedef struct ktctl_admin_result {
-	int status;
-	char *details;
-	uint8_t *body;
-	size_t body_len;
-} ktctl_admin_result;
-
-void ktctl_admin_result_clear(ktctl_admin_result *r);
+/* ---- admin token ------------------------------------------------------ */
 
 /* Reads an admin token file: its first line must be exactly 64 hex digits
  * (what `ktd keygen admin` and `ktd --dev` write).  The file must be a
  * regular file that group and others cannot access (KT_ERR_CLIENT_KEY_FILE
  * otherwise, also for a malformed token), KT_ERR_IO.  out gets the 64
- * digits and a NUL; wipe it after use. */
+ * digits and a NUL; wipe it after use.  The Admin call is libkeytrail's
+ * (kt_client_admin_update). */
 KT_MUST_CHECK int ktctl_admin_token_read(const char *path, char out[65]);
-
-/*
- * One unary call of an Admin method ("/keytrail.v1.Admin/OperatorUpdate")
- * to target (a gRPC target, "host:port"), carrying the metadata
- * x-keytrail-admin: token_hex.  tls_pem: CA certificates (PEM text) for
- * TLS, or NULL for plaintext.  deadline_ms > 0.  Returns KT_OK when the
- * call reached an end (any gRPC status, in res->status), or
- * KT_ERR_INVALID_ARG / KT_ERR_NOMEM / KT_ERR_INTERNAL for a local failure.
- * Calls grpc_init / grpc_shutdown itself (reference counted by gRPC).
- */
-KT_MUST_CHECK int ktctl_admin_call(const char *target, const char *tls_pem,
-				   const char *token_hex, const char *method,
-				   const uint8_t *req, size_t req_len,
-				   uint64_t deadline_ms,
-				   ktctl_admin_result *res);
 
 #endif /* KTCTL_INT_H */

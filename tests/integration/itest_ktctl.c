@@ -10,7 +10,9 @@
  *      account through Admin (`ktctl admin-update` with the admin token and
  *      a reason); Alice's `ktctl monitor` exits 4 naming the device, the
  *      provenance "operator" and the reason; Bob's `ktctl lookup` (his own
- *      state file) shows the device with provenance operator;
+ *      state file) shows the device with provenance operator, and still
+ *      names it "added by: operator" after Alice's next change of her own
+ *      (a push address);
  *   3. verification failures at the command line, each exit 3 with its
  *      own error in the evidence, the state file byte-identical and no
  *      sealed output: a stale checkpoint (max_age), a witness policy no
@@ -439,9 +441,14 @@ static void test_happy(itest_ktd *k)
 	d = find_device(r.js, "alice-laptop");
 	CHECK(d != NULL && strcmp(jstr(d, "push"), "fcm:alice-laptop-2") == 0);
 	CHECK(strcmp(jstr(d, "kind"), "companion") == 0);
+	/* who added each device, committed with it */
+	CHECK(strcmp(jstr(jget(d, "added_by"), "type"), "device") == 0);
+	CHECK(strcmp(jstr(jget(d, "added_by"), "device_id"), "alice-phone") == 0);
 	d = find_device(r.js, "alice-phone");
 	CHECK(d != NULL && strcmp(jstr(d, "kind"), "primary") == 0);
 	CHECK(strcmp(jstr(d, "push"), "apns:alice-phone") == 0);
+	CHECK(strcmp(jstr(jget(d, "added_by"), "type"), "registrar") == 0);
+	CHECK(kt_json_get(jget(d, "added_by"), "device_id") == NULL);
 	p = jget(r.js, "provenance");
 	CHECK(strcmp(jstr(p, "type"), "device") == 0);
 	CHECK(strcmp(jstr(p, "operation"), "set_push") == 0);
@@ -455,6 +462,8 @@ static void test_happy(itest_ktd *k)
 	CHECK(strstr(r.out, "(consistency: with the trusted tree size") != NULL);
 	CHECK(strstr(r.out, "alice-phone") != NULL);
 	CHECK(strstr(r.out, "provenance device") != NULL);
+	CHECK(strstr(r.out, "added by: registrar\n") != NULL);
+	CHECK(strstr(r.out, "added by: device alice-phone\n") != NULL);
 	run_free(&r);
 	/* An account that does not exist is proven absent. */
 	bob_lookup(&r, "tel:+10000000000");
@@ -518,9 +527,37 @@ static void test_happy(itest_ktd *k)
 	KTCTL(&r, 0, "--state", wpath("bob.state"), "--json", "checkpoint");
 	CHECK(jnum(r.js, "tree_size") >= size1);
 	CHECK(jnum(r.js, "consistency_from") >= size1);
+	/* what was verified: root, time, witness policy, the signed note */
+	CHECK(strlen(jstr(r.js, "root")) == 64);
+	CHECK(jnum(r.js, "timestamp_ms") > 0);
+	CHECK(jget(r.js, "cosigned")->boolean == 1);   /* no witness policy */
+	CHECK(jnum(r.js, "cosigned_size") == jnum(r.js, "tree_size"));
+	CHECK(strncmp(jstr(r.js, "note"), k->origin, strlen(k->origin)) == 0);
+	CHECK(strstr(jstr(r.js, "note"), "\n\n\xe2\x80\x94 ") != NULL); /* "— " */
 	run_free(&r);
 	KTCTL(&r, 0, "--state", wpath("bob.state"), "checkpoint");
 	CHECK(strstr(r.out, "checkpoint verified: tree size") != NULL);
+	CHECK(strstr(r.out, "root:       ") != NULL);
+	CHECK(strstr(r.out, "witnesses:  policy met") != NULL);
+	CHECK(strstr(r.out, "signed note:\n") != NULL);
+	run_free(&r);
+	/* --set beats the file: a scalar the file sets (origin: replaced, it
+	 * then disagrees with the log key's name) and a list (the file's
+	 * server is replaced, not added to: nothing answers) */
+	KTCTL(&r, 1, "--state", wpath("bob.state"), "--set",
+	      "endpoint=127.0.0.1:1", "checkpoint");
+	CHECK(strstr(r.err, "UNAVAILABLE") != NULL);
+	run_free(&r);
+	KTCTL(&r, 1, "--state", wpath("bob.state"), "--set",
+	      "origin=other.example", "checkpoint");
+	CHECK(strstr(r.err, "origin 'other.example' is not the log key's name") !=
+	      NULL);
+	run_free(&r);
+	KTCTL(&r, 2, "--set", "max_age=1h", "--set", "max_age=2h", "checkpoint");
+	CHECK(strstr(r.err, "twice on the command line") != NULL);
+	run_free(&r);
+	KTCTL(&r, 0, "--state", wpath("bob.state"), "--set", "max_age=1h",
+	      "--set", "deadline=5s", "checkpoint");
 	run_free(&r);
 	itest_note("happy paths: ok");
 }
@@ -624,25 +661,54 @@ static void test_escrow(void)
 	open_as("escrow.key", "m4.sealed", "to all three");
 	open_as("phone.key", "m4.sealed", "to all three");
 
-	/* Alice removes it; her monitor sees her own change. */
+	/* Alice makes a later change of her own (her phone's push address):
+	 * the current version's provenance is now her device, but Bob's
+	 * lookup still names the escrow device as added by the operator
+	 * (committed with the device, verified like the rest of the value). */
+	KTCTL(&r, 0, "--state", wpath("alice.state"), "--json", "set-push",
+	      "--account", ALICE, "--keys", wpath("phone.key"), "--push",
+	      "apns:alice-phone-2");
+	CHECK(jnum(r.js, "version") == 5);
+	run_free(&r);
+	bob_lookup(&r, ALICE);
+	CHECK(jnum(r.js, "version") == 5);
+	p = jget(r.js, "provenance");
+	CHECK(strcmp(jstr(p, "type"), "device") == 0);
+	CHECK(strcmp(jstr(p, "device_id"), "alice-phone") == 0);
+	CHECK(strcmp(jstr(p, "operation"), "set_push") == 0);
+	d = find_device(r.js, "escrow-1");
+	CHECK(d != NULL && strcmp(jstr(d, "kind"), "escrow") == 0);
+	CHECK(strcmp(jstr(jget(d, "added_by"), "type"), "operator") == 0);
+	d = find_device(r.js, "alice-laptop");
+	CHECK(d != NULL);
+	CHECK(strcmp(jstr(jget(d, "added_by"), "type"), "device") == 0);
+	CHECK(strcmp(jstr(jget(d, "added_by"), "device_id"), "alice-phone") == 0);
+	run_free(&r);
+	KTCTL(&r, 0, "--state", wpath("bob.state"), "lookup", "--account", ALICE);
+	CHECK(strstr(r.out, "provenance device") != NULL);
+	CHECK(strstr(r.out, "escrow-1") != NULL);
+	CHECK(strstr(r.out, "added by: operator") != NULL);
+	run_free(&r);
+
+	/* Alice removes it; her monitor sees her own changes. */
 	KTCTL(&r, 0, "--state", wpath("alice.state"), "--json", "remove-device",
 	      "--account", ALICE, "--keys", wpath("phone.key"), "--device-id",
 	      "escrow-1");
-	CHECK(jnum(r.js, "version") == 5);
+	CHECK(jnum(r.js, "version") == 6);
 	run_free(&r);
 	KTCTL(&r, 0, "--state", wpath("alice.state"), "--json", "monitor",
 	      "--account", ALICE, "--keys", wpath("phone.key"), "--own",
 	      wpath("laptop.key"));
-	CHECK(jnum(r.js, "new_versions") == 1 && jnum(r.js, "alerts") == 0);
+	CHECK(jnum(r.js, "new_versions") == 2 && jnum(r.js, "alerts") == 0);
 	run_free(&r);
 	bob_lookup(&r, ALICE);
-	CHECK(jnum(r.js, "version") == 5 && find_device(r.js, "escrow-1") == NULL);
+	CHECK(jnum(r.js, "version") == 6 && find_device(r.js, "escrow-1") == NULL);
 	run_free(&r);
 	/* A monitor that does not list the laptop as the owner's flags the
 	 * laptop's own push change as an unknown device (new state file). */
 	KTCTL(&r, 4, "--state", wpath("alice3.state"), "--json", "monitor",
 	      "--account", ALICE, "--keys", wpath("phone.key"));
-	CHECK(jnum(r.js, "new_versions") == 5);
+	CHECK(jnum(r.js, "new_versions") == 6);
 	CHECK(jnum(r.js, "alerts") == 2);              /* set_push, operator */
 	run_free(&r);
 	itest_note("escrow story: ok");

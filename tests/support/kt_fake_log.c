@@ -333,15 +333,26 @@ static int encode_prov(const kt_provenance *pv, uint8_t **out, size_t *len)
 static int next_value(kt_fake_log *fl, const fake_account *a,
 		      const kt_provenance *pv, kt_account_value *out)
 {
-	kt_device extra;
+	kt_device extra, *d;
+	size_t i;
 	int r;
 
-	r = kt_value_apply_op(out, &a->value, &pv->op, fl->now_ms,
+	r = kt_value_apply_op(out, &a->value, pv, fl->now_ms,
 			      KT_DEFAULT_MAX_DEVICES);
 	if (r == KT_OK && (fl->tamper & KT_FAKE_TAMPER_EXTRA_DEVICE)) {
 		extra = fl->devs[7];
 		extra.added_at_ms = fl->now_ms;
+		extra.added_by_type = KT_PROV_OPERATOR;
 		r = kt_account_value_add(out, &extra, KT_MAX_DEVICES_ENCODING);
+	}
+	for (i = 0; r == KT_OK && (fl->tamper & KT_FAKE_TAMPER_ADDED_BY) &&
+		    i < out->count; i++) {
+		d = &out->devices[i];
+		if (d->added_by_type != KT_PROV_OPERATOR)
+			continue;
+		d->added_by_type = KT_PROV_DEVICE;
+		memcpy(d->added_by_id, fl->devs[0].id, fl->devs[0].id_len);
+		d->added_by_id_len = fl->devs[0].id_len;
 	}
 	return r;
 }

@@ -52,6 +52,9 @@
                                              trailing zero byte */
 #define KT_FAKE_TAMPER_PROV_BYTES 0x40u   /* commit the provenance bytes with
                                              a trailing zero byte */
+#define KT_FAKE_TAMPER_ADDED_BY 0x80u     /* every device the operator added
+                                             is committed as added by device
+                                             "phone" (slot 0) */
 
 typedef struct kt_fake_log kt_fake_log;
 

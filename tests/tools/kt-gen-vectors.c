@@ -16,7 +16,9 @@
  *   0x00..0x0f (version 2), 0x20..0x2f (version 3).  Index 0x80..0x9f, map
  *   root 0xc0..0xdf.  Log entry timestamps T1, T2, T3 (below) for versions
  *   1..3; each value is built with kt_value_apply_op from the previous one,
- *   the provenance's op and that timestamp, and checked with
+ *   the provenance and that timestamp (so each device records who added it:
+ *   "phone" by the registrar, "laptop" by the device "phone"), and checked
+ *   with
  *   kt_provenance_check_transition and kt_provenance_verify_signature.  The
  *   registrar token signs the whole enrolled device spec.
  *
@@ -295,8 +297,10 @@ static void set_bytes(uint8_t *dst, size_t *dst_len, const char *s)
 	memcpy(dst, s, *dst_len);
 }
 
+/* by_id: the authorising device for KT_PROV_DEVICE, "" otherwise. */
 static void make_device(kt_device *d, const char *id, const key_in *k,
-			const char *push, uint8_t kind, uint64_t added_at)
+			const char *push, uint8_t kind, uint64_t added_at,
+			uint8_t by_type, const char *by_id)
 {
 	memset(d, 0, sizeof(*d));
 	set_bytes(d->id, &d->id_len, id);
@@ -305,6 +309,8 @@ static void make_device(kt_device *d, const char *id, const key_in *k,
 	set_bytes(d->push, &d->push_len, push);
 	d->kind = kind;
 	d->added_at_ms = added_at;
+	d->added_by_type = by_type;
+	set_bytes(d->added_by_id, &d->added_by_id_len, by_id);
 }
 
 static void fill(uint8_t *p, size_t n, uint8_t first)
@@ -360,7 +366,8 @@ static void jw_sig(jw *j, const char *key, const kt_signature *s)
 	blob_free(&b);
 }
 
-/* Device fields; with_time 0 writes a spec (no added_at_ms, no encoding). */
+/* Device fields; with_time 0 writes a spec (no added_at_ms, no added_by,
+ * no device encoding). */
 static void jw_device(jw *j, const char *key, const kt_device *d, int with_time)
 {
 	blob e, s = enc_spec(d), ek = enc_enc_key(&d->enc_pk);
@@ -374,6 +381,8 @@ static void jw_device(jw *j, const char *key, const kt_device *d, int with_time)
 	if (with_time) {
 		e = enc_device(d);
 		jw_u64(j, "added_at_ms", d->added_at_ms);
+		jw_u64(j, "added_by_type", d->added_by_type);
+		jw_hex(j, "added_by_id", d->added_by_id, d->added_by_id_len);
 		jw_blob(j, "encoding", &e);
 		blob_free(&e);
 	}
@@ -457,6 +466,8 @@ static void jw_leaf_fields(jw *j, const kt_map_leaf *leaf)
 typedef struct story {
 	key_in phone, laptop, registrar;
 	kt_device d_phone, d_laptop;
+	kt_device d_escrow;            /* a device the operator added (not in
+	                                  the story's values) */
 	kt_account_value val[4];       /* val[v] = value at version v (1..3) */
 	kt_provenance prov[4];         /* provenance of version v */
 	blob val_enc[4], prov_enc[4];
@@ -479,11 +490,17 @@ static void build_ops(story *s)
 	memset(op, 0, 4 * sizeof(*op));
 	op[0].op = KT_OP_ENROL;
 	op[0].device = s->d_phone;
-	op[0].device.added_at_ms = 0;
+	op[0].device.added_at_ms = 0;          /* a spec: no time, no added_by */
+	op[0].device.added_by_type = 0;
+	op[0].device.added_by_id_len = 0;
+	memset(op[0].device.added_by_id, 0, sizeof(op[0].device.added_by_id));
 	s->op_expected[0] = 0;
 	op[1].op = KT_OP_ADD_DEVICE;
 	op[1].device = s->d_laptop;
 	op[1].device.added_at_ms = 0;
+	op[1].device.added_by_type = 0;
+	op[1].device.added_by_id_len = 0;
+	memset(op[1].device.added_by_id, 0, sizeof(op[1].device.added_by_id));
 	s->op_expected[1] = 1;
 	op[2].op = KT_OP_SET_PUSH;
 	set_bytes(op[2].device_id, &op[2].device_id_len, "laptop");
@@ -521,7 +538,7 @@ static void build_values(story *s)
 
 	for (v = 1; v <= 3; v++) {
 		check("apply", kt_value_apply_op(&s->val[v], &s->val[v - 1],
-						 &s->prov[v].op, s->timestamp[v],
+						 &s->prov[v], s->timestamp[v],
 						 KT_DEFAULT_MAX_DEVICES));
 		check("transition", kt_provenance_check_transition(
 			      &s->val[v - 1], &s->val[v], &s->prov[v], s->timestamp[v]));
@@ -546,8 +563,11 @@ static void build_story(story *s)
 	make_key(&s->laptop, "laptop", 0x02, 0x12);
 	make_key(&s->registrar, "registrar", 0x03, 0);
 	make_device(&s->d_phone, "phone", &s->phone, "apns:0123456789abcdef",
-		    KT_DEVICE_PRIMARY, T1);
-	make_device(&s->d_laptop, "laptop", &s->laptop, "", KT_DEVICE_COMPANION, T2);
+		    KT_DEVICE_PRIMARY, T1, KT_PROV_REGISTRAR, "");
+	make_device(&s->d_laptop, "laptop", &s->laptop, "", KT_DEVICE_COMPANION, T2,
+		    KT_PROV_DEVICE, "phone");
+	make_device(&s->d_escrow, "escrow", &s->laptop, "", KT_DEVICE_ESCROW, T3,
+		    KT_PROV_OPERATOR, "");
 	build_ops(s);
 
 	s->timestamp[1] = T1;
@@ -797,6 +817,12 @@ static void write_seeds(const story *s, const char *corpus)
 	b = enc_device(&s->d_phone);
 	seed(corpus, "device", SEL_DEVICE, &b);
 	blob_free(&b);
+	b = enc_device(&s->d_laptop);
+	seed(corpus, "device-added-by-device", SEL_DEVICE, &b);
+	blob_free(&b);
+	b = enc_device(&s->d_escrow);
+	seed(corpus, "device-added-by-operator", SEL_DEVICE, &b);
+	blob_free(&b);
 	b = enc_spec(&s->d_laptop);
 	seed(corpus, "device-spec", SEL_SPEC, &b);
 	blob_free(&b);
@@ -845,6 +871,7 @@ int main(int argc, char **argv)
 	jw_str(&j, "account_text", ACCOUNT);
 	write_keys(&j, &s);
 	jw_device(&j, "device", &s.d_phone, 1);
+	jw_device(&j, "device_added_by_operator", &s.d_escrow, 1);
 	jw_value(&j, "value", &s.val[2]);
 	jw_begin(&j, "provenance", '[');
 	jw_prov(&j, &s.prov[2], &s.signed_msg[2], s.op_expected[1]);

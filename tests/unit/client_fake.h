@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "client_int.h"
+#include "keytrail/v1/admin.pb-c.h"
 #include "keytrail/v1/common.pb-c.h"
 #include "keytrail/v1/directory.pb-c.h"
 #include "kt_fake_log.h"
@@ -43,6 +44,10 @@ typedef struct cf_server {
 	unsigned unavailable_mask;  /* endpoints answering UNAVAILABLE */
 	int force_status;           /* != 0: every call ends with this status */
 	const char *force_details;
+	unsigned lag_mask;          /* endpoints that lag: every call ends with
+	                               lag_status (OUT_OF_RANGE by default) */
+	int lag_status;
+	const char *lag_details;
 	/* capture */
 	unsigned calls;
 	unsigned endpoint_calls[4];
@@ -50,6 +55,12 @@ typedef struct cf_server {
 	uint8_t last_update[4096];
 	size_t last_update_len;
 	uint64_t last_lvs;          /* last ReadAt.last_verified_size seen */
+	unsigned admin_slot_calls;  /* calls to KT_CLIENT_ADMIN_SLOT */
+	char last_target[128];
+	char last_admin_token[65];  /* the credential an Admin call carried */
+	uint8_t last_admin[4096];   /* the last OperatorUpdateRequest */
+	size_t last_admin_len;
+	int checkpoint_no_head;     /* GetCheckpoint ignores ReadAt (old server) */
 } cf_server;
 
 static inline uint64_t cf_clock(void *arg)
@@ -294,16 +305,31 @@ out:
 	return r;
 }
 
-static inline int cf_get_checkpoint(cf_server *s, kt_call_result *res)
+static inline int cf_get_checkpoint(cf_server *s, const uint8_t *req,
+				    size_t len, kt_call_result *res)
 {
+	Keytrail__V1__GetCheckpointRequest *q;
 	Keytrail__V1__GetCheckpointResponse resp =
 		KEYTRAIL__V1__GET_CHECKPOINT_RESPONSE__INIT;
+	Keytrail__V1__ReadHead rh = KEYTRAIL__V1__READ_HEAD__INIT;
+	ProtobufCBinaryData cons[KT_LOG_MAX_PROOF_HASHES], incl[KT_LOG_MAX_PROOF_HASHES];
+	kt_fake_head h;
 	uint8_t *note = NULL, *cnote = NULL;
 	size_t nl = 0, cl = 0;
 	uint64_t size = cf_size(s, NULL);
-	int r;
+	int r = KT_OK;
 
-	r = kt_fake_log_checkpoint(s->fl, size, 0, 0, &note, &nl);
+	memset(&h, 0, sizeof(h));
+	q = keytrail__v1__get_checkpoint_request__unpack(NULL, len, req);
+	if (q == NULL)
+		return KT_ERR_INTERNAL;
+	/* the head at at.tree_size, as ktd fills GetCheckpointResponse.head */
+	if (q->at != NULL && !s->checkpoint_no_head) {
+		r = cf_head(s, q->at, &h, &rh, cons, incl);
+		resp.head = &rh;
+	}
+	if (r == KT_OK)
+		r = kt_fake_log_checkpoint(s->fl, size, 0, 0, &note, &nl);
 	if (r == KT_OK)
 		r = kt_fake_log_checkpoint(s->fl, size, s->witness_mask,
 					   s->now_ms / 1000, &cnote, &cl);
@@ -316,7 +342,28 @@ static inline int cf_get_checkpoint(cf_server *s, kt_call_result *res)
 	}
 	free(note);
 	free(cnote);
+	kt_fake_head_free(&h);
+	keytrail__v1__get_checkpoint_request__free_unpacked(q, NULL);
 	return r;
+}
+
+/* OperatorUpdate: records the request and the credential the call
+ * carried (the client's call_admin_token, sent as metadata). */
+static inline int cf_admin(cf_server *s, kt_client *c, const uint8_t *req,
+			   size_t len, kt_call_result *res)
+{
+	Keytrail__V1__UpdateResponse resp = KEYTRAIL__V1__UPDATE_RESPONSE__INIT;
+
+	if (len > sizeof(s->last_admin))
+		return KT_ERR_INTERNAL;
+	memcpy(s->last_admin, req, len);
+	s->last_admin_len = len;
+	snprintf(s->last_admin_token, sizeof(s->last_admin_token), "%s",
+		 c->call_admin ? c->call_admin_token : "");
+	resp.version = 43;
+	resp.log_index = 8;
+	/* OperatorUpdateResponse has the same fields and numbers. */
+	return cf_pack(res, &resp.base);
 }
 
 static inline int cf_update(cf_server *s, const uint8_t *req, size_t len,
@@ -339,12 +386,20 @@ static inline int cf_transport(void *arg, kt_client *c, size_t endpoint,
 {
 	cf_server *s = arg;
 
-	(void)c;
-	(void)target;
 	s->calls++;
 	if (endpoint < 4)
 		s->endpoint_calls[endpoint]++;
+	if (endpoint == KT_CLIENT_ADMIN_SLOT)
+		s->admin_slot_calls++;
 	snprintf(s->last_method, sizeof(s->last_method), "%s", method);
+	snprintf(s->last_target, sizeof(s->last_target), "%s", target);
+	if (endpoint < 32 && (s->lag_mask & (1u << endpoint))) {
+		res->status = s->lag_status != 0 ? s->lag_status : 11;
+		res->details = strdup(s->lag_details != NULL
+					      ? s->lag_details
+					      : "KT_ERR_LOG_BAD_SIZE: tree size (at.tree_size)");
+		return KT_OK;
+	}
 	if (endpoint < 32 && (s->unavailable_mask & (1u << endpoint))) {
 		res->status = 14;
 		res->details = strdup("connection refused");
@@ -362,9 +417,11 @@ static inline int cf_transport(void *arg, kt_client *c, size_t endpoint,
 	if (strcmp(method, "/keytrail.v1.Directory/History") == 0)
 		return cf_history(s, req, req_len, res);
 	if (strcmp(method, "/keytrail.v1.Directory/GetCheckpoint") == 0)
-		return cf_get_checkpoint(s, res);
+		return cf_get_checkpoint(s, req, req_len, res);
 	if (strcmp(method, "/keytrail.v1.Directory/Update") == 0)
 		return cf_update(s, req, req_len, res);
+	if (strcmp(method, "/keytrail.v1.Admin/OperatorUpdate") == 0)
+		return cf_admin(s, c, req, req_len, res);
 	res->status = 12; /* UNIMPLEMENTED */
 	return KT_OK;
 }

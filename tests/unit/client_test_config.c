@@ -146,6 +146,82 @@ static void test_full_file(void **state)
 	kt_client_config_free(cfg);
 }
 
+/* kt_client_config_override: the command line beats the file. */
+static void test_override(void **state)
+{
+	fixture *f = *state;
+	kt_client_config *cfg = NULL;
+	kt_client *c = NULL;
+	char text[4096], err[256];
+
+	snprintf(text, sizeof(text),
+		 "endpoint = 127.0.0.1:7600\n"
+		 "endpoint = 127.0.0.1:7601\n"
+		 "log_key = %s\n"
+		 "vrf_key = %s\n"
+		 "witness = %s\n"
+		 "witness_threshold = 1\n"
+		 "max_age = 90s\n"
+		 "admin_endpoint = 127.0.0.1:7700\n",
+		 f->log_key, f->vrf, f->witness[0]);
+	assert_int_equal(load_text(f, text, &cfg, err, sizeof(err)), KT_OK);
+	assert_string_equal(kt_client_config_get(cfg, "admin_endpoint"),
+			    "127.0.0.1:7700");
+	/* Twin: a plain set of a scalar the file set is refused ... */
+	assert_int_equal(kt_client_config_set(cfg, "max_age", "5s", err, sizeof(err)),
+			 KT_ERR_CONFIG_DUPLICATE);
+	/* ... an override replaces it, once */
+	assert_int_equal(kt_client_config_override(cfg, "max_age", "5s", err,
+						   sizeof(err)), KT_OK);
+	assert_string_equal(kt_client_config_get(cfg, "max_age"), "5s");
+	assert_int_equal(cfg->trust.max_age_ms, 5000);
+	assert_int_equal(kt_client_config_override(cfg, "max_age", "6s", err,
+						   sizeof(err)), KT_ERR_CONFIG_DUPLICATE);
+	assert_non_null(strstr(err, "twice on the command line"));
+	assert_int_equal(cfg->trust.max_age_ms, 5000);
+	/* a list: the first override replaces the file's list, later append */
+	assert_int_equal(kt_client_config_override(cfg, "endpoint", "10.0.0.1:1",
+						   err, sizeof(err)), KT_OK);
+	assert_int_equal(cfg->n_endpoints, 1);
+	assert_string_equal(kt_client_config_get(cfg, "endpoint"), "10.0.0.1:1");
+	assert_int_equal(kt_client_config_override(cfg, "server", "10.0.0.2:1",
+						   err, sizeof(err)), KT_OK);
+	assert_int_equal(cfg->n_endpoints, 2);
+	assert_int_equal(kt_client_config_override(cfg, "endpoint", "10.0.0.2:1",
+						   err, sizeof(err)),
+			 KT_ERR_CONFIG_DUPLICATE);
+	/* keys and the witness policy can be replaced whole */
+	assert_int_equal(kt_client_config_override(cfg, "witness", f->witness[1],
+						   err, sizeof(err)), KT_OK);
+	assert_int_equal(cfg->trust.n_witnesses, 1);
+	assert_string_equal(kt_client_config_get(cfg, "witness"), f->witness[1]);
+	assert_int_equal(kt_client_config_override(cfg, "log_key", f->log_key,
+						   err, sizeof(err)), KT_OK);
+	assert_int_equal(kt_client_config_override(cfg, "witness_threshold", "0",
+						   err, sizeof(err)), KT_OK);
+	assert_int_equal(kt_client_config_override(cfg, "admin_endpoint",
+						   "127.0.0.1:7701", err,
+						   sizeof(err)), KT_OK);
+	assert_string_equal(kt_client_config_get(cfg, "admin_endpoint"),
+			    "127.0.0.1:7701");
+	/* bad values and names are refused as by kt_client_config_set */
+	assert_int_equal(kt_client_config_override(cfg, "deadline", "soon", err,
+						   sizeof(err)), KT_ERR_CONFIG_VALUE);
+	assert_int_equal(kt_client_config_override(cfg, "nonsense", "1", err,
+						   sizeof(err)), KT_ERR_CONFIG_UNKNOWN);
+	assert_int_equal(kt_client_config_override(cfg, "admin_endpoint", "a b", err,
+						   sizeof(err)), KT_ERR_CONFIG_DUPLICATE);
+	/* threshold 0 with one witness is refused at open */
+	assert_int_equal(kt_client_open(cfg, &c, err, sizeof(err)),
+			 KT_ERR_CLIENT_CONFIG);
+	kt_client_config_free(cfg);
+	assert_int_equal(kt_client_config_new(&cfg), KT_OK);
+	assert_int_equal(kt_client_config_override(cfg, "admin_endpoint", "a b", err,
+						   sizeof(err)), KT_ERR_CONFIG_VALUE);
+	assert_null(kt_client_config_get(cfg, "admin_endpoint"));
+	kt_client_config_free(cfg);
+}
+
 /* What `ktd --dev` writes (server/ktd_main.c dev_client_info). */
 static void test_ktd_dev_file(void **state)
 {
@@ -328,6 +404,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ktd_dev_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_override, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_checks, setup, teardown),
 	};

@@ -677,11 +677,47 @@ static void test_checkpoint(void **state)
 {
 	fixture *f = *state;
 	kt_client *c = open_client(f, f->state, 1, 0);
+	kt_checkpoint_info ci;
+	uint8_t *note = NULL;
+	size_t note_len = 0;
 	uint64_t size = 0;
+	unsigned calls;
 
+	/* nothing verified yet */
+	ci.tree_size = 9;
+	assert_int_equal(kt_client_verified_checkpoint(c, &ci), KT_ERR_NOT_FOUND);
+	assert_int_equal(ci.tree_size, 0);
 	assert_int_equal(kt_client_checkpoint(c, &size), KT_OK);
 	assert_int_equal(size, 4);
 	assert_int_equal(kt_client_trusted_size(c), 4);
+	/* one GetCheckpoint with a head, no probe Lookup */
+	assert_int_equal(f->srv.calls, 1);
+	assert_string_equal(f->srv.last_method, "/keytrail.v1.Directory/GetCheckpoint");
+	assert_int_equal(kt_client_verified_checkpoint(c, &ci), KT_OK);
+	assert_int_equal(ci.tree_size, 4);
+	assert_int_equal(ci.cosigned, 1);             /* no witness policy */
+	assert_int_equal(ci.cosigned_size, 4);
+	assert_int_equal(ci.timestamp_ms, f->t);      /* the last heartbeat */
+	assert_int_equal(kt_fake_log_checkpoint(f->srv.fl, 4, 0, 0, &note, &note_len),
+			 KT_OK);
+	assert_true(ci.note_len >= note_len);
+	assert_memory_equal(ci.note, note, note_len); /* log signature first */
+	assert_memory_equal(ci.note, KT_FAKE_ORIGIN "\n4\n",
+			    strlen(KT_FAKE_ORIGIN) + 3);
+	free(note);
+	/* a server that ignores ReadAt: no head, nothing verified */
+	f->srv.checkpoint_no_head = 1;
+	calls = f->srv.calls;
+	assert_int_equal(kt_client_checkpoint(c, &size), KT_ERR_CLIENT_PROTOCOL);
+	assert_int_equal(f->srv.calls, calls + 1);
+	f->srv.checkpoint_no_head = 0;
+	/* a forged checkpoint signature: refused, evidence, trust unchanged */
+	f->srv.tamper = CF_TAMPER_NOTE;
+	assert_int_equal(kt_client_checkpoint(c, &size), KT_ERR_CLIENT_CHECKPOINT_SIG);
+	assert_non_null(kt_client_last_evidence(c));
+	f->srv.tamper = 0;
+	assert_int_equal(kt_client_verified_checkpoint(c, &ci), KT_OK);
+	assert_int_equal(ci.tree_size, 4);
 	cf_tick(&f->srv, &f->t);
 	assert_int_equal(kt_fake_log_heartbeat(f->srv.fl), KT_OK);
 	assert_int_equal(kt_client_checkpoint(c, &size), KT_OK);
@@ -691,6 +727,244 @@ static void test_checkpoint(void **state)
 	assert_int_equal(kt_client_checkpoint(c, &size), KT_ERR_CLIENT_STALE);
 	assert_int_equal(size, 0);
 	assert_int_equal(kt_client_trusted_size(c), 5);
+	kt_client_close(c);
+}
+
+/* Endpoints behind the asked tree size are skipped for reads (not for
+ * updates). */
+static void test_lagging_failover(void **state)
+{
+	fixture *f = *state;
+	kt_client *c = open_client(f, NULL, 3, 0);
+	kt_lookup *l = NULL;
+	uint8_t *resp = NULL;
+	size_t resp_len = 0;
+	uint64_t size = 0;
+
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_OK); /* trust size 4 */
+	kt_lookup_free(l);
+	assert_int_equal(f->srv.endpoint_calls[0], 1);
+	/* endpoint 0 lags: OUT_OF_RANGE, the next one answers */
+	f->srv.lag_mask = 0x1;
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_OK);
+	kt_lookup_free(l);
+	assert_int_equal(f->srv.endpoint_calls[0], 2);
+	assert_int_equal(f->srv.endpoint_calls[1], 1);
+	/* ... and is tried first from then on */
+	f->srv.lag_mask = 0x2;
+	f->srv.lag_status = 5; /* NOT_FOUND: no checkpoint at that size yet */
+	f->srv.lag_details = "KT_ERR_NO_CHECKPOINT: no checkpoint (at.tree_size)";
+	assert_int_equal(kt_client_checkpoint(c, &size), KT_OK);
+	assert_int_equal(f->srv.endpoint_calls[1], 2);
+	assert_int_equal(f->srv.endpoint_calls[2], 1);
+	/* Twin: NOT_FOUND for another reason is an answer, not lag */
+	f->srv.lag_mask = 0x4;
+	f->srv.lag_details = "KT_ERR_NO_ACCOUNT: no such account (account)";
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_ERR_CLIENT_NOT_FOUND);
+	assert_int_equal(f->srv.endpoint_calls[2], 2);
+	assert_int_equal(f->srv.endpoint_calls[0], 2);
+	/* every endpoint lags: the last one's answer */
+	f->srv.lag_mask = 0x7;
+	f->srv.lag_status = 0;
+	f->srv.lag_details = NULL;
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_ERR_CLIENT_INVALID_REQUEST);
+	assert_null(l);
+	assert_int_equal(f->srv.endpoint_calls[0] + f->srv.endpoint_calls[1] +
+				 f->srv.endpoint_calls[2], 3 + 3 + 3);
+	/* Twin: an update is not retried elsewhere on OUT_OF_RANGE */
+	c->cur = 0;
+	f->srv.lag_mask = 0x1;
+	assert_int_equal(kt_client_call(c, "/keytrail.v1.Directory/Update",
+					(const uint8_t *)"", 0, &resp, &resp_len),
+			 KT_ERR_CLIENT_INVALID_REQUEST);
+	assert_null(resp);
+	assert_int_equal(f->srv.endpoint_calls[1], 3);
+	f->srv.lag_mask = 0;
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_OK);
+	kt_lookup_free(l);
+	kt_client_close(c);
+}
+
+/* The library's Admin client: the credential rides with the one call, the
+ * request binds the verified version, the admin_endpoint is used. */
+static void test_admin_update(void **state)
+{
+	static const char tok[] =
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	fixture *f = *state;
+	kt_client_config *cfg;
+	kt_client *c;
+	Keytrail__V1__OperatorUpdateRequest *q;
+	kt_update_result res;
+	kt_admin_op op;
+	kt_update_op want;
+	kt_wbuf w;
+	char err[256];
+	unsigned calls;
+
+	c = open_client(f, NULL, 2, 0);
+	memset(&op, 0, sizeof(op));
+	op.operation = KT_OPERATION_REMOVE_DEVICE;
+	op.id = (const uint8_t *)"laptop";
+	op.id_len = 6;
+	/* bad arguments: nothing is sent */
+	res.version = 5;
+	assert_int_equal(kt_client_admin_update(c, "00", (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "r", &res),
+			 KT_ERR_INVALID_ARG);
+	assert_int_equal(res.version, 0);
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "", &res),
+			 KT_ERR_INVALID_ARG);
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "\xff", &res),
+			 KT_ERR_INVALID_ARG);
+	op.operation = KT_OPERATION_ENROL; /* the registrar's alone */
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "r", &res),
+			 KT_ERR_INVALID_ARG);
+	op.operation = KT_OPERATION_REMOVE_DEVICE;
+	assert_int_equal(f->srv.calls, 0);
+
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op,
+						"court order 7", &res), KT_OK);
+	assert_int_equal(res.version, 43);
+	assert_int_equal(res.log_index, 8);
+	assert_string_equal(f->srv.last_method, "/keytrail.v1.Admin/OperatorUpdate");
+	assert_string_equal(f->srv.last_admin_token, tok);
+	assert_int_equal(f->srv.admin_slot_calls, 0);      /* no admin_endpoint */
+	assert_true(sodium_is_zero((const uint8_t *)c->call_admin_token,
+				   sizeof(c->call_admin_token)));
+	q = keytrail__v1__operator_update_request__unpack(NULL, f->srv.last_admin_len,
+							   f->srv.last_admin);
+	assert_non_null(q);
+	assert_int_equal(q->account.len, strlen(CF_ALICE));
+	assert_memory_equal(q->account.data, CF_ALICE, strlen(CF_ALICE));
+	assert_int_equal(q->expected_version, 2);           /* verified version */
+	assert_string_equal(q->reason, "court order 7");
+	memset(&want, 0, sizeof(want));
+	want.op = KT_OP_REMOVE_DEVICE;
+	memcpy(want.device_id, "laptop", 6);
+	want.device_id_len = 6;
+	kt_wbuf_init(&w, KT_UPDATE_OP_MAX_BYTES);
+	assert_int_equal(kt_update_op_encode(&w, &want), KT_OK);
+	assert_int_equal(q->operation.len, w.len);
+	assert_memory_equal(q->operation.data, w.data, w.len);
+	kt_wbuf_free(&w);
+	keytrail__v1__operator_update_request__free_unpacked(q, NULL);
+	/* a refusal maps like any other (a wrong credential) */
+	f->srv.force_status = 7;
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "r", &res),
+			 KT_ERR_CLIENT_DENIED);
+	f->srv.force_status = 0;
+	/* the lookup before the change is verified: a forged head stops it */
+	f->srv.tamper = CF_TAMPER_NOTE;
+	calls = f->srv.calls;
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "r", &res),
+			 KT_ERR_CLIENT_CHECKPOINT_SIG);
+	assert_int_equal(f->srv.calls, calls + 1);          /* no Admin call */
+	f->srv.tamper = 0;
+	kt_client_close(c);
+
+	/* with admin_endpoint: the Admin call goes there, and only there */
+	cfg = cf_config(&f->srv, NULL, 2, 0);
+	assert_non_null(cfg);
+	assert_int_equal(kt_client_config_set(cfg, "admin_endpoint", "admin:9",
+					      err, sizeof(err)), KT_OK);
+	assert_int_equal(kt_client_open(cfg, &c, err, sizeof(err)), KT_OK);
+	kt_client_config_free(cfg);
+	op.operation = KT_OPERATION_SET_PUSH;
+	op.push = (const uint8_t *)"fcm:x";
+	op.push_len = 5;
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "r", &res),
+			 KT_OK);
+	assert_int_equal(f->srv.admin_slot_calls, 1);
+	assert_string_equal(f->srv.last_target, "admin:9");
+	f->srv.unavailable_mask = 1u << KT_CLIENT_ADMIN_SLOT;
+	calls = f->srv.endpoint_calls[0] + f->srv.endpoint_calls[1];
+	assert_int_equal(kt_client_admin_update(c, tok, (const uint8_t *)CF_ALICE,
+						strlen(CF_ALICE), &op, "r", &res),
+			 KT_ERR_CLIENT_UNAVAILABLE);
+	/* one lookup on the endpoints, no Admin call there */
+	assert_int_equal(f->srv.endpoint_calls[0] + f->srv.endpoint_calls[1],
+			 calls + 1);
+	assert_string_equal(f->srv.last_method, "/keytrail.v1.Admin/OperatorUpdate");
+	f->srv.unavailable_mask = 0;
+	kt_client_close(c);
+}
+
+/* Who added each device comes back with the lookup, and a directory that
+ * relabels an operator-added device is caught by the owner's monitor. */
+static void test_added_by(void **state)
+{
+	fixture *f = *state;
+	kt_client *c = open_client(f, f->state, 1, 0);
+	kt_device_keys *phone = cf_slot_keys(&f->srv, CF_PHONE);
+	kt_monitor_report *rep = NULL;
+	kt_device_info d;
+	kt_lookup *l = NULL;
+	size_t i;
+	int seen = 0;
+
+	assert_non_null(phone);
+	assert_int_equal(kt_client_monitor(c, (const uint8_t *)CF_ALICE,
+					   strlen(CF_ALICE), phone, NULL, 0, &rep),
+			 KT_OK);
+	kt_monitor_report_free(rep);
+	cf_tick(&f->srv, &f->t);
+	assert_int_equal(kt_fake_log_operator_add(f->srv.fl, CF_ALICE, CF_ESCROW,
+						  "court order 7"), KT_OK);
+	cf_tick(&f->srv, &f->t);
+	assert_int_equal(kt_fake_log_set_push(f->srv.fl, CF_ALICE, CF_PHONE,
+					      CF_PHONE, "apns:new"), KT_OK);
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_OK);
+	assert_int_equal(kt_lookup_version(l), 4);
+	for (i = 0; i < kt_lookup_device_count(l); i++) {
+		assert_int_equal(kt_lookup_device(l, i, &d), KT_OK);
+		if (d.id_len == 6 && memcmp(d.id, "escrow", 6) == 0) {
+			assert_int_equal(d.added_by_type, KT_PROVENANCE_OPERATOR);
+			assert_null(d.added_by_id);
+			seen |= 1;
+		} else if (d.id_len == 6 && memcmp(d.id, "laptop", 6) == 0) {
+			assert_int_equal(d.added_by_type, KT_PROVENANCE_DEVICE);
+			assert_int_equal(d.added_by_id_len, 5);
+			assert_memory_equal(d.added_by_id, "phone", 5);
+			seen |= 2;
+		} else {
+			assert_int_equal(d.added_by_type, KT_PROVENANCE_REGISTRAR);
+			assert_int_equal(d.added_by_id_len, 0);
+			seen |= 4;
+		}
+	}
+	assert_int_equal(seen, 7);
+	kt_lookup_free(l);
+	/* the monitor accepts the honest versions 3 and 4 */
+	assert_int_equal(kt_client_monitor(c, (const uint8_t *)CF_ALICE,
+					   strlen(CF_ALICE), phone, NULL, 0, &rep),
+			 KT_OK);
+	assert_int_equal(kt_monitor_report_count(rep), 2);
+	assert_int_equal(kt_monitor_report_flagged(rep), 1);
+	kt_monitor_report_free(rep);
+	/* Twin: the next version relabels the escrow device as added by the
+	 * phone: the transition does not match its provenance. */
+	cf_tick(&f->srv, &f->t);
+	kt_fake_log_tamper_next(f->srv.fl, KT_FAKE_TAMPER_ADDED_BY);
+	assert_int_equal(kt_fake_log_set_push(f->srv.fl, CF_ALICE, CF_PHONE,
+					      CF_PHONE, "apns:newer"), KT_OK);
+	assert_int_equal(lookup(c, CF_ALICE, &l), KT_OK); /* a lookup alone */
+	assert_int_equal(kt_lookup_device(l, 0, &d), KT_OK);
+	assert_int_equal(d.added_by_type, KT_PROVENANCE_DEVICE); /* the lie */
+	kt_lookup_free(l);
+	rep = (kt_monitor_report *)(uintptr_t)1;
+	assert_int_equal(kt_client_monitor(c, (const uint8_t *)CF_ALICE,
+					   strlen(CF_ALICE), phone, NULL, 0, &rep),
+			 KT_ERR_CLIENT_TRANSITION);
+	assert_null(rep);
+	kt_device_keys_free(phone);
 	kt_client_close(c);
 }
 
@@ -730,6 +1004,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enroll_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lagging_failover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_added_by, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_witness_policy, setup, teardown),
 	};
 

@@ -376,8 +376,9 @@ static struct macct *model_account(struct fx *f, const kt_change *c)
 	return &f->acct[f->nacct++];
 }
 
-static void model_edit(kt_account_value *v, const kt_update_op *op, uint64_t ts)
+static void model_edit(kt_account_value *v, const kt_provenance *pv, uint64_t ts)
 {
+	const kt_update_op *op = &pv->op;
 	kt_device d;
 
 	switch (op->op) {
@@ -385,6 +386,11 @@ static void model_edit(kt_account_value *v, const kt_update_op *op, uint64_t ts)
 	case KT_OP_ENROL:
 		d = op->device;
 		d.added_at_ms = ts;
+		/* who added it: the provenance's type, and the authorising
+		 * device's id for a device */
+		d.added_by_type = pv->type;
+		d.added_by_id_len = pv->type == KT_PROV_DEVICE ? pv->device_id_len : 0;
+		memcpy(d.added_by_id, pv->device_id, d.added_by_id_len);
 		assert_int_equal(kt_account_value_add(v, &d, KT_MAX_DEVICES_ENCODING),
 				 KT_OK);
 		break;
@@ -437,7 +443,7 @@ static void model_change(struct fx *f, const kt_change *c, uint64_t ts,
 
 	assert_int_equal(kt_provenance_decode(&pv, c->provenance,
 					      c->provenance_len), KT_OK);
-	model_edit(&m->value, &pv.op, ts);
+	model_edit(&m->value, &pv, ts);
 	kt_wbuf_init(&vw, KT_VALUE_MAX_BYTES);
 	assert_int_equal(kt_account_value_encode(&vw, &m->value), KT_OK);
 	m->version++;

@@ -123,8 +123,12 @@ static void device_from(const kt_json *o, kt_device *d, int with_time)
 	assert_int_equal(kt_enc_key_decode(&d->enc_pk, b, sizeof(b)), KT_OK);
 	d->push_len = hex_var(o, "push", d->push, sizeof(d->push));
 	d->kind = (uint8_t)u64(o, "kind");
-	if (with_time)
+	if (with_time) {
 		d->added_at_ms = u64(o, "added_at_ms");
+		d->added_by_type = (uint8_t)u64(o, "added_by_type");
+		d->added_by_id_len = hex_var(o, "added_by_id", d->added_by_id,
+					     sizeof(d->added_by_id));
+	}
 }
 
 /* Secret key of a named test key, re-derived from its seed in the file;
@@ -208,7 +212,12 @@ static void check_device_vector(const kt_json *o)
 	enc = kt_json_hex(get(o, "spec_encoding"), &len);
 	assert_int_equal(kt_device_spec_decode(&back, enc, len), KT_OK);
 	assert_int_equal(back.added_at_ms, 0);
+	assert_int_equal(back.added_by_type, 0);
+	assert_int_equal(back.added_by_id_len, 0);
 	back.added_at_ms = d.added_at_ms;
+	back.added_by_type = d.added_by_type;
+	memcpy(back.added_by_id, d.added_by_id, d.added_by_id_len);
+	back.added_by_id_len = d.added_by_id_len;
 	assert_memory_equal(&back, &d, sizeof(d));
 	free(enc);
 }
@@ -225,6 +234,23 @@ static void test_vector_device_and_value(void **state)
 
 	(void)state;
 	check_device_vector(get(j, "device"));
+	check_device_vector(get(j, "device_added_by_operator"));
+	/* who added each device: registrar (phone), device "phone" (laptop),
+	 * operator (escrow) */
+	{
+		kt_device d;
+
+		device_from(get(j, "device"), &d, 1);
+		assert_int_equal(d.added_by_type, KT_PROV_REGISTRAR);
+		assert_int_equal(d.added_by_id_len, 0);
+		device_from(get(j, "device_added_by_operator"), &d, 1);
+		assert_int_equal(d.added_by_type, KT_PROV_OPERATOR);
+		assert_int_equal(d.kind, KT_DEVICE_ESCROW);
+		device_from(kt_json_at(devs, 0), &d, 1);
+		assert_int_equal(d.added_by_type, KT_PROV_DEVICE);
+		assert_int_equal(d.added_by_id_len, 5);
+		assert_memory_equal(d.added_by_id, "phone", 5);
+	}
 	kt_account_value_init(&v);
 	assert_int_equal(kt_json_len(devs), 2);
 	for (i = 0; i < kt_json_len(devs); i++) {
@@ -938,6 +964,66 @@ static uint8_t *vec(const kt_json *o, const char *key, size_t *len)
 	return kt_json_hex(get(o, key), len);
 }
 
+/* p[0..n) is a device added by the registrar (its encoding ends with
+ * added_by_type = 2 at by_off and an empty added_by_id). */
+static void added_by_twins(uint8_t *p, size_t n, size_t by_off)
+{
+	uint8_t *q = malloc(n + 6);
+
+	assert_int_equal(by_off + 2, n);
+	assert_int_equal(p[by_off], KT_PROV_REGISTRAR);
+	assert_int_equal(p[by_off + 1], 0);
+	/* unknown types */
+	poke8(dec_device, p, n, by_off, 0, KT_ERR_BAD_TYPE);
+	poke8(dec_device, p, n, by_off, KT_PROV_OPERATOR + 1, KT_ERR_BAD_TYPE);
+	poke8(dec_device, p, n, by_off, 0xff, KT_ERR_BAD_TYPE);
+	/* an unknown type stops at its byte: no id is read */
+	assert_int_equal(dec_device(p, by_off + 1), KT_ERR_TRUNCATED);
+	p[by_off] = 0x09;
+	assert_int_equal(dec_device(p, by_off + 1), KT_ERR_BAD_TYPE);
+	p[by_off] = KT_PROV_REGISTRAR;
+	/* operator, empty id: structurally fine (the transition check says
+	 * whether it is the right one) */
+	poke8(dec_device, p, n, by_off, KT_PROV_OPERATOR, KT_OK);
+	/* device without its id */
+	poke8(dec_device, p, n, by_off, KT_PROV_DEVICE, KT_ERR_BAD_LENGTH);
+	/* an id for a non-device type */
+	assert_non_null(q);
+	memcpy(q, p, n);
+	q[n - 1] = 5;
+	memcpy(q + n, "phone", 5);
+	assert_int_equal(dec_device(q, n + 5), KT_ERR_TOO_LARGE);
+	q[by_off] = KT_PROV_OPERATOR;
+	assert_int_equal(dec_device(q, n + 5), KT_ERR_TOO_LARGE);
+	q[by_off] = KT_PROV_DEVICE;
+	assert_int_equal(dec_device(q, n + 5), KT_OK);
+	free(q);
+}
+
+/* p[0..n) is a device added by the device "phone" (ends 01 05 "phone"). */
+static void added_by_device_twins(uint8_t *p, size_t n)
+{
+	size_t by_off = n - 7;
+
+	assert_int_equal(p[by_off], KT_PROV_DEVICE);
+	assert_int_equal(p[by_off + 1], 5);
+	assert_memory_equal(p + by_off + 2, "phone", 5);
+	/* the id with another type */
+	poke8(dec_device, p, n, by_off, KT_PROV_REGISTRAR, KT_ERR_TOO_LARGE);
+	poke8(dec_device, p, n, by_off, KT_PROV_OPERATOR, KT_ERR_TOO_LARGE);
+	poke8(dec_device, p, n, by_off, 0, KT_ERR_BAD_TYPE);
+	/* id length: empty, too long, longer / shorter than the bytes */
+	poke8(dec_device, p, n, by_off + 1, 0, KT_ERR_BAD_LENGTH);
+	poke8(dec_device, p, n, by_off + 1, KT_DEVICE_ID_MAX + 1, KT_ERR_TOO_LARGE);
+	poke8(dec_device, p, n, by_off + 1, 0xff, KT_ERR_TOO_LARGE);
+	poke8(dec_device, p, n, by_off + 1, 6, KT_ERR_TRUNCATED);
+	poke8(dec_device, p, n, by_off + 1, 4, KT_ERR_TRAILING);
+	/* another id decodes (the transition check compares it) */
+	poke8(dec_device, p, n, by_off + 2, 'P', KT_OK);
+	/* a missing id cut off at the type byte */
+	assert_int_equal(dec_device(p, by_off + 1), KT_ERR_TRUNCATED);
+}
+
 static void test_decoder_twins_device_value(void **state)
 {
 	kt_json *j = load_vectors();
@@ -965,6 +1051,12 @@ static void test_decoder_twins_device_value(void **state)
 	poke8(dec_device, p, n, kind_off, 0, KT_ERR_BAD_TYPE);
 	poke8(dec_device, p, n, kind_off, KT_DEVICE_OTHER + 1, KT_ERR_BAD_TYPE);
 	poke8(dec_device, p, n, kind_off, KT_DEVICE_OTHER, KT_OK);
+	added_by_twins(p, n, kind_off + 1 + 8);
+	free(p);
+	/* "laptop", added by the device "phone". */
+	p = vec(d0, "encoding", &n);
+	truncations(dec_device, p, n);
+	added_by_device_twins(p, n);
 	free(p);
 	p = vec(get(j, "device"), "spec_encoding", &n);
 	truncations(dec_spec, p, n);
@@ -1380,6 +1472,61 @@ static void max_device(kt_device *d, uint8_t tag)
 	d->push_len = KT_PUSH_ADDRESS_MAX;
 	d->kind = KT_DEVICE_OTHER;
 	d->added_at_ms = UINT64_MAX;
+	d->added_by_type = KT_PROV_DEVICE;
+	memset(d->added_by_id, 'a', KT_DEVICE_ID_MAX);
+	d->added_by_id_len = KT_DEVICE_ID_MAX;
+}
+
+/* The encoder refuses bad added_by fields (and the spec encoder ignores
+ * them); *d is a valid max_device, restored on return. */
+static void added_by_encoder_twins(kt_device *d)
+{
+	kt_device b = *d;
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES);
+	b.added_by_type = 0;
+	assert_int_equal(kt_device_encode(&w, &b), KT_ERR_BAD_TYPE);
+	assert_int_equal(w.len, 0);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_device_spec_encode(&w, &b), KT_OK); /* not in a spec */
+	kt_wbuf_free(&w);
+	b.added_by_type = KT_PROV_OPERATOR + 1;
+	assert_int_equal(kt_device_encode(&w, &b), KT_ERR_BAD_TYPE);
+	kt_wbuf_free(&w);
+	b.added_by_type = KT_PROV_DEVICE;
+	b.added_by_id_len = 0;
+	assert_int_equal(kt_device_encode(&w, &b), KT_ERR_BAD_LENGTH);
+	kt_wbuf_free(&w);
+	b.added_by_id_len = KT_DEVICE_ID_MAX + 1;
+	assert_int_equal(kt_device_encode(&w, &b), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	b.added_by_id_len = 1;
+	b.added_by_type = KT_PROV_OPERATOR;
+	assert_int_equal(kt_device_encode(&w, &b), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	b.added_by_type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_device_encode(&w, &b), KT_ERR_TOO_LARGE);
+	kt_wbuf_free(&w);
+	b.added_by_id_len = 0;
+	assert_int_equal(kt_device_encode(&w, &b), KT_OK);
+	assert_int_equal(w.len, KT_DEVICE_MAX_BYTES - KT_DEVICE_ID_MAX);
+	kt_wbuf_free(&w);
+	/* a value refuses such a device too */
+	{
+		kt_account_value v;
+
+		kt_account_value_init(&v);
+		b.added_by_type = 0;
+		assert_int_equal(kt_account_value_add(&v, &b, 8), KT_ERR_BAD_TYPE);
+		assert_int_equal(v.count, 0);
+		v.devices = &b;
+		v.count = 1;
+		kt_wbuf_init(&w, KT_VALUE_MAX_BYTES);
+		assert_int_equal(kt_account_value_encode(&w, &v), KT_ERR_BAD_TYPE);
+		kt_wbuf_free(&w);
+		assert_int_equal(kt_account_value_validate(&v), KT_ERR_BAD_TYPE);
+	}
 }
 
 static void test_encoder_rejects(void **state)
@@ -1400,6 +1547,7 @@ static void test_encoder_rejects(void **state)
 	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES - 1); /* writer cap too small */
 	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_TOO_LARGE);
 	kt_wbuf_free(&w);
+	added_by_encoder_twins(&d);
 	d.id_len = KT_DEVICE_ID_MAX + 1;
 	kt_wbuf_init(&w, KT_DEVICE_MAX_BYTES);
 	assert_int_equal(kt_device_encode(&w, &d), KT_ERR_TOO_LARGE);
@@ -1754,6 +1902,32 @@ static void op_named(kt_update_op *op, uint8_t which, const char *id,
 	}
 }
 
+/* A structurally valid provenance of this type carrying op. */
+static void prov_with(kt_provenance *pv, uint8_t type, const kt_update_op *op)
+{
+	memset(pv, 0, sizeof(*pv));
+	pv->type = type;
+	memcpy(&pv->op, op, sizeof(*op));
+	pv->sig.type = KT_SIG_ED25519;
+	pv->device_id_len = 1;
+	pv->device_id[0] = 'a';
+	pv->registrar_pk.type = KT_SIGN_KEY_ED25519;
+	pv->reason_len = 1;
+	pv->reason[0] = 'r';
+}
+
+/* kt_value_apply_op with op authorised as the honest path would: an
+ * enrolment by the registrar, anything else by the device "a". */
+static int apply_op(kt_account_value *out, const kt_account_value *prev,
+		    const kt_update_op *op, uint64_t ts, size_t max)
+{
+	kt_provenance pv;
+
+	prov_with(&pv, op->op == KT_OP_ENROL ? KT_PROV_REGISTRAR : KT_PROV_DEVICE,
+		  op);
+	return kt_value_apply_op(out, prev, &pv, ts, max);
+}
+
 /* Asserts kt_value_apply_op fails with want and leaves *out empty. */
 static void apply_fails(const kt_account_value *prev, const kt_update_op *op,
 			size_t max, int want)
@@ -1762,7 +1936,7 @@ static void apply_fails(const kt_account_value *prev, const kt_update_op *op,
 
 	out.devices = (kt_device *)(uintptr_t)1; /* must be reset */
 	out.count = 7;
-	assert_int_equal(kt_value_apply_op(&out, prev, op, 77, max), want);
+	assert_int_equal(apply_op(&out, prev, op, 77, max), want);
 	assert_null(out.devices);
 	assert_int_equal(out.count, 0);
 }
@@ -1781,14 +1955,14 @@ static void test_value_apply_op(void **state)
 
 	/* add and enrol: inserted in order, added_at from the caller. */
 	op_named(&op, KT_OP_ADD_DEVICE, "b", NULL);
-	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 77, 3), KT_OK);
+	assert_int_equal(apply_op(&out, &prev, &op, 77, 3), KT_OK);
 	expect_ids(&out, abm, 3);
 	assert_int_equal(out.devices[1].added_at_ms, 77);
 	assert_int_equal(out.devices[0].added_at_ms, 1000);
 	expect_ids(&prev, am, 2); /* prev only read */
 	kt_account_value_free(&out);
 	op.op = KT_OP_ENROL;
-	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 78, 3), KT_OK);
+	assert_int_equal(apply_op(&out, &prev, &op, 78, 3), KT_OK);
 	expect_ids(&out, abm, 3);
 	assert_int_equal(out.devices[1].added_at_ms, 78);
 	kt_account_value_free(&out);
@@ -1801,10 +1975,10 @@ static void test_value_apply_op(void **state)
 
 	/* remove, down to the empty value. */
 	op_named(&op, KT_OP_REMOVE_DEVICE, "m", NULL);
-	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 77, 8), KT_OK);
+	assert_int_equal(apply_op(&out, &prev, &op, 77, 8), KT_OK);
 	expect_ids(&out, a, 1);
 	op_named(&op, KT_OP_REMOVE_DEVICE, "a", NULL);
-	assert_int_equal(kt_value_apply_op(&out2, &out, &op, 77, 8), KT_OK);
+	assert_int_equal(apply_op(&out2, &out, &op, 77, 8), KT_OK);
 	assert_int_equal(out2.count, 0);
 	assert_null(out2.devices);
 	apply_fails(&out2, &op, 8, KT_ERR_NOT_FOUND);
@@ -1816,7 +1990,7 @@ static void test_value_apply_op(void **state)
 
 	/* set_push, and the no-op. */
 	op_named(&op, KT_OP_SET_PUSH, "m", "fcm:1");
-	assert_int_equal(kt_value_apply_op(&out, &prev, &op, 77, 8), KT_OK);
+	assert_int_equal(apply_op(&out, &prev, &op, 77, 8), KT_OK);
 	f = kt_account_value_find(&out, (const uint8_t *)"m", 1);
 	assert_non_null(f);
 	assert_int_equal(f->push_len, 5);
@@ -1824,10 +1998,10 @@ static void test_value_apply_op(void **state)
 	assert_int_equal(kt_account_value_find(&prev, (const uint8_t *)"m", 1)->push_len, 0);
 	apply_fails(&out, &op, 8, KT_ERR_NOOP_CHANGE);        /* same address */
 	op.push[4] = '2';                                     /* same length */
-	assert_int_equal(kt_value_apply_op(&out2, &out, &op, 77, 8), KT_OK);
+	assert_int_equal(apply_op(&out2, &out, &op, 77, 8), KT_OK);
 	kt_account_value_free(&out2);
 	op_named(&op, KT_OP_SET_PUSH, "m", NULL);             /* back to empty */
-	assert_int_equal(kt_value_apply_op(&out2, &out, &op, 77, 8), KT_OK);
+	assert_int_equal(apply_op(&out2, &out, &op, 77, 8), KT_OK);
 	apply_fails(&out2, &op, 8, KT_ERR_NOOP_CHANGE);       /* empty to empty */
 	kt_account_value_free(&out2);
 	kt_account_value_free(&out);
@@ -1840,7 +2014,7 @@ static void test_value_apply_op(void **state)
 	op.op = 0;
 	apply_fails(&prev, &op, 8, KT_ERR_BAD_TYPE);
 	op_named(&op, KT_OP_REMOVE_DEVICE, "m", NULL);
-	assert_int_equal(kt_value_apply_op(&prev, &prev, &op, 77, 8), KT_ERR_INVALID_ARG);
+	assert_int_equal(apply_op(&prev, &prev, &op, 77, 8), KT_ERR_INVALID_ARG);
 	expect_ids(&prev, am, 2);
 	assert_int_equal(kt_account_value_copy(&bad, &prev), KT_OK);
 	bad.devices[0] = prev.devices[1];
@@ -1848,20 +2022,6 @@ static void test_value_apply_op(void **state)
 	apply_fails(&bad, &op, 8, KT_ERR_NONCANONICAL);
 	kt_account_value_free(&bad);
 	kt_account_value_free(&prev);
-}
-
-/* A structurally valid provenance of this type carrying op. */
-static void prov_with(kt_provenance *pv, uint8_t type, const kt_update_op *op)
-{
-	memset(pv, 0, sizeof(*pv));
-	pv->type = type;
-	memcpy(&pv->op, op, sizeof(*op));
-	pv->sig.type = KT_SIG_ED25519;
-	pv->device_id_len = 1;
-	pv->device_id[0] = 'a';
-	pv->registrar_pk.type = KT_SIGN_KEY_ED25519;
-	pv->reason_len = 1;
-	pv->reason[0] = 'r';
 }
 
 static void test_check_transition(void **state)
@@ -1880,7 +2040,7 @@ static void test_check_transition(void **state)
 	/* add "b", signed by device "a": the honest transition. */
 	op_named(&op, KT_OP_ADD_DEVICE, "b", NULL);
 	prov_with(&pv, KT_PROV_DEVICE, &op);
-	assert_int_equal(kt_value_apply_op(&next, &prev, &op, t, 8), KT_OK);
+	assert_int_equal(apply_op(&next, &prev, &op, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
 	/* Another added_at than the entry's timestamp. */
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t + 1),
@@ -1914,23 +2074,41 @@ static void test_check_transition(void **state)
 	pv.type = KT_PROV_REGISTRAR;
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
 			 KT_ERR_PROVENANCE_OP);
-	/* ... and by the operator: allowed. */
+	/* ... and by the operator: allowed, but the value records who added
+	 * the device, so the device-added value does not match ... */
 	pv.type = KT_PROV_OPERATOR;
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	/* ... nor one that names another authorising device ... */
+	pv.type = KT_PROV_DEVICE;
+	pv.device_id[0] = 'm';
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
+	pv.device_id[0] = 'a';
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	/* ... while the operator-added value does. */
+	pv.type = KT_PROV_OPERATOR;
+	assert_int_equal(kt_value_apply_op(&bad, &prev, &pv, t, 8), KT_OK);
+	assert_int_equal(bad.devices[1].added_by_type, KT_PROV_OPERATOR);
+	assert_int_equal(bad.devices[1].added_by_id_len, 0);
+	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t), KT_OK);
+	kt_account_value_free(&bad);
 	/* An enrolment authorised by a device: refused. */
 	pv.type = KT_PROV_DEVICE;
 	pv.op.op = KT_OP_ENROL;
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
 			 KT_ERR_PROVENANCE_OP);
-	/* ... by the registrar: the same value. */
+	/* ... by the registrar: the device keys are the same, but it was not
+	 * added by the device "a". */
 	pv.type = KT_PROV_REGISTRAR;
-	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
+	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t),
+			 KT_ERR_VALUE_MISMATCH);
 	kt_account_value_free(&next);
 
 	/* First enrolment from the empty value. */
 	op_named(&op, KT_OP_ENROL, "a", NULL);
 	prov_with(&pv, KT_PROV_REGISTRAR, &op);
-	assert_int_equal(kt_value_apply_op(&next, &empty, &op, t, 8), KT_OK);
+	assert_int_equal(apply_op(&next, &empty, &op, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&empty, &next, &pv, t), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&empty, &empty, &pv, t),
 			 KT_ERR_VALUE_MISMATCH);
@@ -1940,10 +2118,10 @@ static void test_check_transition(void **state)
 	op_named(&op, KT_OP_SET_PUSH, "a", "fcm:good");
 	op_named(&other, KT_OP_SET_PUSH, "a", "fcm:evil");
 	prov_with(&pv, KT_PROV_DEVICE, &op);
-	assert_int_equal(kt_value_apply_op(&next, &prev, &op, t, 8), KT_OK);
+	assert_int_equal(apply_op(&next, &prev, &op, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, 0), KT_OK);
-	assert_int_equal(kt_value_apply_op(&bad, &prev, &other, t, 8), KT_OK);
+	assert_int_equal(apply_op(&bad, &prev, &other, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
 			 KT_ERR_VALUE_MISMATCH);
 	kt_account_value_free(&bad);
@@ -1955,11 +2133,11 @@ static void test_check_transition(void **state)
 	op_named(&op, KT_OP_REMOVE_DEVICE, "m", NULL);
 	op_named(&other, KT_OP_REMOVE_DEVICE, "a", NULL);
 	prov_with(&pv, KT_PROV_OPERATOR, &op);
-	assert_int_equal(kt_value_apply_op(&next, &prev, &op, t, 8), KT_OK);
+	assert_int_equal(apply_op(&next, &prev, &op, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, t), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &prev, &pv, t),
 			 KT_ERR_VALUE_MISMATCH);
-	assert_int_equal(kt_value_apply_op(&bad, &prev, &other, t, 8), KT_OK);
+	assert_int_equal(apply_op(&bad, &prev, &other, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&prev, &bad, &pv, t),
 			 KT_ERR_VALUE_MISMATCH);
 	kt_account_value_free(&bad);
@@ -2173,6 +2351,32 @@ static void test_provenance_verify_signature(void **state)
 	verify_sig_registrar_cases(acct, 16);
 }
 
+/* next with the device pv added recorded as added by someone else fails
+ * the transition check; next is restored. */
+static void relabelled_twin(const kt_account_value *prev, kt_account_value *next,
+			    const kt_provenance *pv, uint64_t ts)
+{
+	kt_device *d = (kt_device *)(uintptr_t)kt_account_value_find(
+		next, pv->op.device.id, pv->op.device.id_len);
+	kt_device keep;
+
+	assert_non_null(d);
+	keep = *d;
+	assert_int_equal(d->added_by_type, pv->type);
+	d->added_by_type = d->added_by_type == KT_PROV_OPERATOR ? KT_PROV_REGISTRAR
+								 : KT_PROV_OPERATOR;
+	d->added_by_id_len = 0;
+	assert_int_equal(kt_provenance_check_transition(prev, next, pv, ts),
+			 KT_ERR_VALUE_MISMATCH);
+	d->added_by_type = KT_PROV_DEVICE;
+	d->added_by_id[0] = 'x';
+	d->added_by_id_len = 1;
+	assert_int_equal(kt_provenance_check_transition(prev, next, pv, ts),
+			 KT_ERR_VALUE_MISMATCH);
+	*d = keep;
+	assert_int_equal(kt_provenance_check_transition(prev, next, pv, ts), KT_OK);
+}
+
 /* The story of the vectors: every version is the previous one with its
  * provenance's op applied at its entry's timestamp, and its provenance's
  * signature verifies against the previous version. */
@@ -2212,10 +2416,13 @@ static void test_vector_transitions(void **state)
 		assert_int_equal(kt_provenance_verify_signature(&prev, &pv, acct, alen,
 								(uint64_t)i + 1),
 				 pv.type == KT_PROV_DEVICE ? KT_ERR_BAD_SIGNATURE : KT_OK);
-		assert_int_equal(kt_value_apply_op(&want, &prev, &pv.op, ts,
+		assert_int_equal(kt_value_apply_op(&want, &prev, &pv, ts,
 						   KT_DEFAULT_MAX_DEVICES), KT_OK);
 		expect_wbuf(&w, encode_value(&w, &want), o, "value");
 		kt_account_value_free(&want);
+		/* Twin: the added device committed with another added_by. */
+		if (pv.op.op != KT_OP_REMOVE_DEVICE)
+			relabelled_twin(&prev, &next, &pv, ts);
 		/* Twins: another timestamp (adds only), skipping a version. */
 		assert_int_equal(kt_provenance_check_transition(&prev, &next, &pv, ts + 1),
 				 pv.op.op == KT_OP_REMOVE_DEVICE ? KT_OK :
@@ -2228,6 +2435,99 @@ static void test_vector_transitions(void **state)
 	assert_int_equal(prev.count, 1);
 	kt_account_value_free(&prev);
 	kt_json_free(j);
+}
+
+/* The escrow story in values: a device the operator adds keeps "added by
+ * operator" through every later change, and a directory that relabels it
+ * fails the monitor's transition check. */
+static void test_added_by_survives(void **state)
+{
+	static const char *const a[] = {"a"};
+	kt_account_value v0, v1, v2, bad;
+	kt_update_op op;
+	kt_provenance pv, pv2;
+	const kt_device *e;
+	const uint64_t t1 = 1767229200000ULL, t2 = t1 + 60000;
+
+	(void)state;
+	value_of(&v0, a, 1);
+	/* the operator adds the escrow device "e" */
+	op_named(&op, KT_OP_ADD_DEVICE, "e", NULL);
+	op.device.kind = KT_DEVICE_ESCROW;
+	op.device.added_by_type = KT_PROV_DEVICE; /* a spec's added_by: ignored */
+	op.device.added_by_id_len = 1;
+	prov_with(&pv, KT_PROV_OPERATOR, &op);
+	assert_int_equal(kt_value_apply_op(&v1, &v0, &pv, t1, 8), KT_OK);
+	e = kt_account_value_find(&v1, (const uint8_t *)"e", 1);
+	assert_non_null(e);
+	assert_int_equal(e->added_by_type, KT_PROV_OPERATOR);
+	assert_int_equal(e->added_by_id_len, 0);
+	assert_int_equal(e->added_at_ms, t1);
+	assert_int_equal(kt_provenance_check_transition(&v0, &v1, &pv, t1), KT_OK);
+	/* the owner's device "a" later sets its own push address */
+	op_named(&op, KT_OP_SET_PUSH, "a", "apns:new");
+	prov_with(&pv2, KT_PROV_DEVICE, &op);
+	assert_int_equal(kt_value_apply_op(&v2, &v1, &pv2, t2, 8), KT_OK);
+	e = kt_account_value_find(&v2, (const uint8_t *)"e", 1);
+	assert_non_null(e);
+	assert_int_equal(e->added_by_type, KT_PROV_OPERATOR); /* still */
+	assert_int_equal(e->added_at_ms, t1);
+	assert_int_equal(kt_provenance_check_transition(&v1, &v2, &pv2, t2), KT_OK);
+	/* twins: "e" relabelled as added by the device "a", or re-dated */
+	assert_int_equal(kt_account_value_copy(&bad, &v2), KT_OK);
+	bad.devices[1].added_by_type = KT_PROV_DEVICE;
+	bad.devices[1].added_by_id[0] = 'a';
+	bad.devices[1].added_by_id_len = 1;
+	assert_int_equal(kt_provenance_check_transition(&v1, &bad, &pv2, t2),
+			 KT_ERR_VALUE_MISMATCH);
+	bad.devices[1] = v2.devices[1];
+	bad.devices[1].added_by_type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_provenance_check_transition(&v1, &bad, &pv2, t2),
+			 KT_ERR_VALUE_MISMATCH);
+	bad.devices[1] = v2.devices[1];
+	bad.devices[1].added_at_ms = t2;
+	assert_int_equal(kt_provenance_check_transition(&v1, &bad, &pv2, t2),
+			 KT_ERR_VALUE_MISMATCH);
+	bad.devices[1] = v2.devices[1];
+	assert_int_equal(kt_provenance_check_transition(&v1, &bad, &pv2, t2), KT_OK);
+	kt_account_value_free(&bad);
+
+	/* what kt_value_apply_op reads of the provenance */
+	pv2.type = 0;
+	assert_int_equal(kt_value_apply_op(&bad, &v1, &pv2, t2, 8), KT_ERR_BAD_TYPE);
+	pv2.type = KT_PROV_OPERATOR + 1;
+	assert_int_equal(kt_value_apply_op(&bad, &v1, &pv2, t2, 8), KT_ERR_BAD_TYPE);
+	pv2.type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_value_apply_op(&bad, &v1, &pv2, t2, 8),
+			 KT_ERR_PROVENANCE_OP);
+	pv2.type = KT_PROV_DEVICE;
+	pv2.device_id_len = 0;
+	assert_int_equal(kt_value_apply_op(&bad, &v1, &pv2, t2, 8), KT_ERR_BAD_LENGTH);
+	pv2.device_id_len = KT_DEVICE_ID_MAX + 1;
+	assert_int_equal(kt_value_apply_op(&bad, &v1, &pv2, t2, 8), KT_ERR_TOO_LARGE);
+	assert_null(bad.devices);
+	pv2.device_id_len = 1;
+	pv.op.op = KT_OP_ENROL; /* the operator may not enrol */
+	assert_int_equal(kt_value_apply_op(&bad, &v0, &pv, t1, 8), KT_ERR_PROVENANCE_OP);
+	/* the device that authorised an add is recorded by id */
+	pv.type = KT_PROV_REGISTRAR;
+	assert_int_equal(kt_value_apply_op(&bad, &v0, &pv, t1, 8), KT_OK);
+	e = kt_account_value_find(&bad, (const uint8_t *)"e", 1);
+	assert_int_equal(e->added_by_type, KT_PROV_REGISTRAR);
+	kt_account_value_free(&bad);
+	pv.type = KT_PROV_DEVICE;
+	pv.op.op = KT_OP_ADD_DEVICE;
+	memcpy(pv.device_id, "phone-2", 7);
+	pv.device_id_len = 7;
+	assert_int_equal(kt_value_apply_op(&bad, &v0, &pv, t1, 8), KT_OK);
+	e = kt_account_value_find(&bad, (const uint8_t *)"e", 1);
+	assert_int_equal(e->added_by_type, KT_PROV_DEVICE);
+	assert_int_equal(e->added_by_id_len, 7);
+	assert_memory_equal(e->added_by_id, "phone-2", 7);
+	kt_account_value_free(&bad);
+	kt_account_value_free(&v2);
+	kt_account_value_free(&v1);
+	kt_account_value_free(&v0);
 }
 
 static void test_id_order(void **state)
@@ -2267,6 +2567,7 @@ int main(void)
 		cmocka_unit_test(test_value_editing),
 		cmocka_unit_test(test_value_apply_op),
 		cmocka_unit_test(test_check_transition),
+		cmocka_unit_test(test_added_by_survives),
 		cmocka_unit_test(test_provenance_verify_signature),
 		cmocka_unit_test(test_id_order),
 	};

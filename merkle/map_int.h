@@ -1,0 +1,74 @@
+/*
+ * map_int.h — internals shared by kt_map.c and kt_map_mem.c.  Not part of
+ * the public API.
+ *
+ * The path interface of the in-memory store.  Every read and write of one
+ * update, lookup or proof touches the positions on one index's path:
+ * (d, first d bits of index) for d = 0, 1, ...  Through the generic
+ * kt_map_store interface each get and each put hashes its position and probes
+ * the table again, and each level waits for its own cache misses (a slot,
+ * then a record) before the next level's position can be probed.  A
+ * kt_map_mem_path instead knows the index up front: it hashes the path's
+ * positions once, prefetches their table slots and then their records in
+ * two batches (so the misses of all levels overlap), and remembers where each
+ * position was found, so the put that rewrites a node does not probe again.
+ *
+ * A kt_map_mem_path is caller-owned scratch for one call (the stack or a
+ * heap block of the caller): the store itself keeps no per-call state, so
+ * concurrent readers stay safe.  Reads and writes through it have exactly
+ * the semantics of the store's get and put for the same position.
+ */
+#ifndef KT_MAP_INT_H
+#define KT_MAP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt_map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* slot[d] value: not looked up yet (or the table grew since). */
+#define KT_MAP_MEM_NO_SLOT SIZE_MAX
+
+struct kt_map_mem_path {
+	kt_map_mem *m;
+	uint64_t w[4];  /* the index as four big-endian words */
+	size_t nslots;  /* table size slot[] refers to */
+	unsigned n;     /* hash[d] and slot[d] are set for d < n */
+	/* Position hash of depth d on the path. */
+	uint32_t hash[KT_MAP_MAX_DEPTH + 1];
+	/* A slot of depth d's probe sequence with no match and no empty slot
+	 * before it (where the probe may resume), or KT_MAP_MEM_NO_SLOT. */
+	size_t slot[KT_MAP_MAX_DEPTH + 1];
+	/* 1: slot[d] holds the position (checked against its record). */
+	uint8_t hit[KT_MAP_MAX_DEPTH + 1];
+};
+
+/* If store is a kt_map_mem's store (kt_map_mem_store), sets p up for
+ * index's path, starts prefetching the table slots of the depths the tree
+ * probably has, and returns 1; otherwise returns 0 and leaves p untouched.
+ * Reads nothing that must already be in cache: meant to be followed by other
+ * work (a hash) and then kt_map_mem_path_prefetch. */
+int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
+			  const uint8_t index[KT_HASH_BYTES]);
+
+/* Second batch: reads the prefetched slots and prefetches the records they
+ * name, down to the first depth with no position.  Only a hint. */
+void kt_map_mem_path_prefetch(struct kt_map_mem_path *p);
+
+/* The store's get / put of position (depth, first depth bits of the index).
+ * Same results and errors as the store's get and put; depth <= 256. */
+KT_MUST_CHECK int kt_map_mem_path_get(struct kt_map_mem_path *p,
+				      unsigned depth, uint64_t at,
+				      kt_map_node *out);
+KT_MUST_CHECK int kt_map_mem_path_put(struct kt_map_mem_path *p,
+				      unsigned depth, uint64_t version,
+				      const kt_map_node *node);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KT_MAP_INT_H */
