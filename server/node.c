@@ -293,6 +293,26 @@ static int open_apply(kt_node *n, char *err, size_t errlen)
 	return r;
 }
 
+/* A new log gets its first heartbeat (and so its first checkpoint) as soon
+ * as the sequencer starts.  Waits for it, so that the node never serves
+ * before there is a checkpoint to answer at.  KT_ERR_UNAVAILABLE if it does
+ * not come within KT_NODE_FIRST_CHECKPOINT_MS. */
+#define KT_NODE_FIRST_CHECKPOINT_MS 10000
+static int wait_first_checkpoint(kt_node *n)
+{
+	const struct timespec tick = {0, 5 * 1000 * 1000};
+	kt_apply_head head;
+	int waited;
+
+	for (waited = 0; waited < KT_NODE_FIRST_CHECKPOINT_MS; waited += 5) {
+		kt_node_head(n, &head);
+		if (head.tree_size > 0)
+			return KT_OK;
+		nanosleep(&tick, NULL);
+	}
+	return KT_ERR_UNAVAILABLE;
+}
+
 static int start_sequencer(kt_node *n, char *err, size_t errlen)
 {
 	kt_seq_local_params sp;
@@ -307,8 +327,13 @@ static int start_sequencer(kt_node *n, char *err, size_t errlen)
 	sp.applied = on_applied;
 	sp.applied_arg = n;
 	r = kt_seq_local_start(&sp, &n->seq);
-	if (r != KT_OK)
+	if (r != KT_OK) {
 		errf(err, errlen, "cannot start the sequencer: %s", kt_strerror(r));
+		return r;
+	}
+	r = wait_first_checkpoint(n);
+	if (r != KT_OK)
+		errf(err, errlen, "no first checkpoint: %s", kt_strerror(r));
 	return r;
 }
 
