@@ -184,8 +184,9 @@ static const kt_config_option options[] = {
 	 .help = "Longest time the sequencer waits for more updates to fill a "
 	         "batch. 0: apply at once."},
 	{.name = "map_cache_nodes", T_U64(map_cache_nodes),
-	 .min = 0, .max = UINT64_C(1) << 26, .def = "65536",
-	 .help = "Number of upper map nodes kept in memory. 0: no cache."},
+	 .min = 0, .max = UINT64_C(1) << 26, .def = "1048576",
+	 .help = "Map nodes kept in memory (about 180 bytes each; the upper 48 "
+		 "levels are cached). 0: no cache."},
 
 	/* operation */
 	{.name = "log_level", T_ENUM(log_level),

@@ -77,8 +77,8 @@ extern "C" {
 #define KT_STORAGE_NO_INDEX UINT64_MAX
 
 /* Hot map-node cache defaults (kt_storage_options). */
-#define KT_STORAGE_CACHE_DEFAULT_ENTRIES 65536u
-#define KT_STORAGE_CACHE_DEFAULT_DEPTH 16u
+#define KT_STORAGE_CACHE_DEFAULT_ENTRIES (1u << 20)
+#define KT_STORAGE_CACHE_DEFAULT_DEPTH 48u
 
 /* Column families.  "default" exists (RocksDB requires it) but holds
  * nothing. */
