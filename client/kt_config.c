@@ -251,12 +251,15 @@ int kt_client_config_set_vrf_key(kt_client_config *cfg, const char *hex)
 	    sodium_hex2bin(pk, sizeof(pk), hex, strlen(hex), NULL, &n, &end) != 0 ||
 	    n != sizeof(pk) || *end != '\0')
 		return KT_ERR_CONFIG_VALUE;
-	if (kt_vrf_validate_public_key(pk) != KT_OK)
+	/* Validated, decoded and prepared once here, not at every lookup. */
+	if (kt_trust_config_set_vrf_key(&cfg->trust, pk) != KT_OK)
 		return KT_ERR_BAD_KEY;
 	r = set_string(&cfg->vrf_hex, hex, 0);
-	if (r != KT_OK)
+	if (r != KT_OK) {
+		memset(cfg->trust.vrf_pk, 0, sizeof(cfg->trust.vrf_pk));
+		memset(&cfg->trust.vrf_key, 0, sizeof(cfg->trust.vrf_key));
 		return r;
-	memcpy(cfg->trust.vrf_pk, pk, sizeof(pk));
+	}
 	cfg->have_vrf_key = 1;
 	return KT_OK;
 }
@@ -685,6 +688,7 @@ static void r_vrf(kt_client_config *c)
 {
 	free_str(&c->vrf_hex);
 	memset(c->trust.vrf_pk, 0, sizeof(c->trust.vrf_pk));
+	memset(&c->trust.vrf_key, 0, sizeof(c->trust.vrf_key));
 	c->have_vrf_key = 0;
 }
 

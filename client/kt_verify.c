@@ -128,6 +128,10 @@ static int config_sane(const kt_trust_config *c)
 		return 0;
 	if (c->mode == KT_TRUST_BOUNDED_LAG && c->max_lag_ms == 0)
 		return 0;
+	/* A prepared VRF key must be vrf_pk's (public keys: memcmp). */
+	if (c->vrf_key.ready == KT_VRF_KEY_READY &&
+	    memcmp(c->vrf_key.pk, c->vrf_pk, KT_VRF_PUBLICKEY_BYTES) != 0)
+		return 0;
 	return 1;
 }
 
@@ -140,6 +144,19 @@ static int key_valid(const kt_note_verifier *v)
 	    KT_OK)
 		return 0;
 	return tmp.key_hash == v->key_hash;
+}
+
+int kt_trust_config_set_vrf_key(kt_trust_config *cfg,
+				const uint8_t pk[KT_VRF_PUBLICKEY_BYTES])
+{
+	if (cfg == NULL || pk == NULL)
+		return KT_ERR_INVALID_ARG;
+	if (kt_vrf_public_key_prepare(&cfg->vrf_key, pk) != KT_OK) {
+		memset(cfg->vrf_pk, 0, sizeof(cfg->vrf_pk));
+		return KT_ERR_CLIENT_CONFIG;
+	}
+	memmove(cfg->vrf_pk, pk, KT_VRF_PUBLICKEY_BYTES); /* pk may be vrf_pk */
+	return KT_OK;
 }
 
 int kt_trust_config_check(const kt_trust_config *cfg)
@@ -793,8 +810,13 @@ static int leaf_verify(const kt_trust_config *cfg, lookup_work *w,
 
 	if (p->vrf_proof.len != KT_VRF_PROOF_BYTES)
 		return lookup_fail(w, KT_ERR_CLIENT_VRF, KT_ERR_BAD_LENGTH, "vrf");
-	r = kt_vrf_verify(beta, cfg->vrf_pk, p->vrf_proof.p, w->account,
-			  w->account_len);
+	/* config_sane: a ready vrf_key is vrf_pk's. */
+	if (cfg->vrf_key.ready == KT_VRF_KEY_READY)
+		r = kt_vrf_verify_prepared(beta, &cfg->vrf_key, p->vrf_proof.p,
+					   w->account, w->account_len);
+	else
+		r = kt_vrf_verify(beta, cfg->vrf_pk, p->vrf_proof.p, w->account,
+				  w->account_len);
 	if (r != KT_OK)
 		return lookup_fail(w, KT_ERR_CLIENT_VRF, r, "vrf");
 	kt_vrf_index(w->index, beta);
@@ -863,13 +885,13 @@ int kt_verify_leaf(const kt_trust_config *cfg, const kt_verified_head *head,
 	return r;
 }
 
-/* The index of the first device whose keys are invalid (validate failed). */
+/* The index of the first device that fails the recipient checks. */
 static size_t first_bad_device(const kt_account_value *v)
 {
 	size_t i;
 
 	for (i = 0; i < v->count; i++)
-		if (kt_device_validate(&v->devices[i]) != KT_OK)
+		if (kt_device_validate_recipient(&v->devices[i]) != KT_OK)
 			break;
 	return i;
 }
@@ -894,7 +916,9 @@ static int lookup_open(lookup_work *w, const kt_verified_leaf *vl,
 	r = kt_account_value_decode(&res->value, p->value.p, p->value.len);
 	if (r != KT_OK)
 		return lookup_fail(w, KT_ERR_CLIENT_VALUE_MALFORMED, r, "value");
-	r = kt_account_value_validate(&res->value);
+	/* Every encryption key; sign keys by type (kt_types.h: a sender
+	 * never uses them, kt_sig_verify checks them where they are used). */
+	r = kt_account_value_validate_recipients(&res->value);
 	if (r != KT_OK) {
 		bad = first_bad_device(&res->value);
 		lookup_fail(w, KT_ERR_CLIENT_VALUE_INVALID, r, "value_keys");

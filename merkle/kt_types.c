@@ -277,19 +277,45 @@ int kt_sign_key_validate(const kt_sign_key *k)
 	return KT_OK;
 }
 
-/* A fixed, public scalar: X25519 clamps it to a multiple of the cofactor 8,
- * so any point of order dividing 8 is sent to the all-zero output, which
- * crypto_scalarmult reports as -1. */
-static const uint8_t low_order_probe_scalar[32] = {
-	0x6b, 0x74, 0x2f, 0x76, 0x31, 0x2f, 0x78, 0x32,
-	0x35, 0x35, 0x31, 0x39, 0x2d, 0x70, 0x72, 0x6f,
-	0x62, 0x65, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+/*
+ * The low-order X25519 public keys, as canonical u-coordinates
+ * (little-endian).  Curve25519's group is Z/8 x Z/l and its quadratic
+ * twist's is Z/4 x Z/l' (l, l' prime, about 2^252 and 2^253); X25519 reads
+ * any u < p as a point of one of the two.  The points of order dividing 8
+ * have exactly these u-coordinates:
+ *   u = 0       order 2 on both (the only 2-torsion point: A^2 - 4 is not
+ *               a square) — the all-zero key, refused separately;
+ *   u = 1       order 4 on the curve (A + 2 is a square);
+ *   u = p - 1   order 4 on the twist (A - 2 is not a square);
+ *   u = 325606250916557431795983626356110631294008115727848805560023387167927233504
+ *   u = 39382357235489614581723060781553021112529911719440698176882885853963445705823
+ *               order 8 on the curve (the roots of x(2P) = 1; the twist
+ *               has no point of order 8).
+ * The point at infinity has no u.  Every other encoding of these values
+ * has u >= p or the top bit set, refused as non-canonical.  A clamped
+ * X25519 scalar is a multiple of 8 and below 8*l, so these are exactly the
+ * keys whose shared secret is all zeros for every secret key.
+ * tests/unit/test_types.c checks the list against that property.
+ */
+static const uint8_t x25519_low_order[4][KT_X25519_PK_BYTES] = {
+	{0x01},
+	{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+	{0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae,
+	 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+	 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd,
+	 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
+	{0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24,
+	 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b,
+	 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86,
+	 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57},
 };
 
 int kt_enc_key_validate(const kt_enc_key *k)
 {
-	uint8_t q[crypto_scalarmult_BYTES];
+	size_t i;
 	int r = enc_key_check(k);
 
 	if (r != KT_OK)
@@ -299,10 +325,11 @@ int kt_enc_key_validate(const kt_enc_key *k)
 	/* Canonical u: the top bit clear and u < p. */
 	if ((k->pk[31] & 0x80) != 0 || !below_p(k->pk))
 		return KT_ERR_BAD_KEY;
-	r = crypto_scalarmult(q, low_order_probe_scalar, k->pk) == 0 ?
-		KT_OK : KT_ERR_BAD_KEY;
-	sodium_memzero(q, sizeof(q));
-	return r;
+	/* Low order (public key: memcmp). */
+	for (i = 0; i < sizeof(x25519_low_order) / sizeof(x25519_low_order[0]); i++)
+		if (memcmp(k->pk, x25519_low_order[i], KT_X25519_PK_BYTES) == 0)
+			return KT_ERR_BAD_KEY;
+	return KT_OK;
 }
 
 int kt_sig_sign(kt_signature *sig, const uint8_t sk[KT_ED25519_SK_BYTES],
@@ -506,6 +533,15 @@ int kt_device_validate(const kt_device *d)
 	return r;
 }
 
+int kt_device_validate_recipient(const kt_device *d)
+{
+	int r = device_check(d);
+
+	if (r == KT_OK)
+		r = kt_enc_key_validate(&d->enc_pk);
+	return r;
+}
+
 /* ---- account values --------------------------------------------------- */
 
 void kt_account_value_init(kt_account_value *v)
@@ -616,6 +652,16 @@ int kt_account_value_validate(const kt_account_value *v)
 
 	for (i = 0; r == KT_OK && i < v->count; i++)
 		r = kt_device_validate(&v->devices[i]);
+	return r;
+}
+
+int kt_account_value_validate_recipients(const kt_account_value *v)
+{
+	size_t i;
+	int r = value_check(v);
+
+	for (i = 0; r == KT_OK && i < v->count; i++)
+		r = kt_device_validate_recipient(&v->devices[i]);
 	return r;
 }
 

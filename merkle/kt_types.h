@@ -36,8 +36,9 @@
  *     registrar key), and kt_provenance_check_transition(value_{v-1},
  *     value_v, pv, timestamp of v's log entry);
  *   - the client, before it seals to a device: kt_account_value_decode then
- *     kt_account_value_validate (every key), after kt_commit.h has opened the
- *     commitment over the received bytes.
+ *     kt_account_value_validate_recipients (every encryption key; signing
+ *     keys by type), after kt_commit.h has opened the commitment over the
+ *     received bytes.
  *
  * THREAD SAFETY: every function is pure; distinct objects may be used from
  * different threads at once.  No function keeps state between calls.
@@ -284,8 +285,11 @@ KT_MUST_CHECK int kt_sign_key_validate(const kt_sign_key *k);
 
 /* Checks an encryption key: KT_ERR_BAD_KEY_TYPE for an unknown type; for
  * X25519 KT_ERR_BAD_KEY if the u-coordinate is all zero, not canonical (top
- * bit set, or u >= 2^255-19), or of low order (X25519 with a fixed public
- * scalar gives all zeros). */
+ * bit set, or u >= 2^255-19), or of low order: one of the four other
+ * u-coordinates of a point of order dividing 8 on the curve or its twist
+ * (1, p - 1 and the two of order 8; listed and derived in kt_types.c) —
+ * exactly the keys for which X25519 gives an all-zero shared secret.  No
+ * curve arithmetic: a few comparisons. */
 KT_MUST_CHECK int kt_enc_key_validate(const kt_enc_key *k);
 
 /* Signs msg with an Ed25519 secret key (libsodium's 64-byte form: seed ||
@@ -334,6 +338,15 @@ KT_MUST_CHECK int kt_device_spec_decode(kt_device *d, const uint8_t *p, size_t l
  * first). */
 KT_MUST_CHECK int kt_device_validate(const kt_device *d);
 
+/* What a SENDER needs before it encrypts to d: the structure of *d (as
+ * kt_device_validate: lengths, kind, both key types) and its encryption key
+ * (kt_enc_key_validate).  The signing key is checked for its type only: a
+ * sender never uses it, and every party that verifies a signature with it
+ * runs kt_sign_key_validate (through kt_sig_verify), as the server does on
+ * every device spec before sequencing.  Returns KT_OK or the first
+ * failure.  No curve arithmetic. */
+KT_MUST_CHECK int kt_device_validate_recipient(const kt_device *d);
+
 /* ---- account values --------------------------------------------------- */
 
 /* Sets *v to the empty value (no allocation). */
@@ -363,6 +376,11 @@ KT_MUST_CHECK int kt_account_value_decode(kt_account_value *v,
 /* kt_device_validate on every device (and the order); returns the first
  * failure. */
 KT_MUST_CHECK int kt_account_value_validate(const kt_account_value *v);
+
+/* kt_device_validate_recipient on every device (and the order, as
+ * kt_account_value_validate); returns the first failure.  What the
+ * client's lookup checks (kt_verify_lookup). */
+KT_MUST_CHECK int kt_account_value_validate_recipients(const kt_account_value *v);
 
 /* Returns the device with this id (borrowed from v), or NULL. */
 const kt_device *kt_account_value_find(const kt_account_value *v,

@@ -1,18 +1,21 @@
 /*
- * kt_vrf.c — ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381, suite 0x03) on
- * libsodium's edwards25519 primitives.
+ * kt_vrf.c — ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381, suite 0x03).
  *
- * libsodium 1.0.18 has no VRF, and two of its primitives are stricter than
- * RFC 9381 needs:
- *   - crypto_core_ed25519_is_valid_point() and the *_noclamp scalar
- *     multiplications refuse points outside the prime-order subgroup.
- *     RFC 9381 decodes any curve point (string_to_point of RFC 8032) and
- *     clears the cofactor itself, so decoding here is "canonical and on the
- *     curve" (crypto_core_ed25519_add accepts every curve point) and the
- *     cofactor is cleared by three doublings.
- *   - *_noclamp multiplications fail when the result is the identity.
- * point_mul() below multiplies any non-small-order curve point, splitting
- * off the torsion part when libsodium refuses the point.
+ * libsodium 1.0.18 has no VRF.  The prover uses libsodium's constant-time
+ * edwards25519 multiplications for everything that touches the secret key
+ * (x*H, k*B, k*H).  Everything else works on public values with the
+ * variable-time arithmetic of kt_vrf_curve.c:
+ *   - decoding (RFC 8032 string_to_point): any curve point, also outside
+ *     the prime-order subgroup, as RFC 9381 requires (libsodium's
+ *     crypto_core_ed25519_is_valid_point refuses those);
+ *   - encode_to_curve (try-and-increment on public pk and alpha) and the
+ *     cofactor clearing 8*P;
+ *   - the verifier's U = s*B - c*Y and V = s*H - c*Gamma, exact for every
+ *     curve point (libsodium's *_noclamp multiplications refuse points
+ *     outside the subgroup and run a subgroup check per call).
+ * A verifier with a fixed key prepares it once (kt_vrf_public_key_prepare:
+ * decoded Y and tables of odd multiples of Y, B and 2^128*B); every point
+ * of a proof is decoded exactly once.
  *
  * Scalars are 32-byte little-endian; L is the prime group order.
  */
@@ -30,6 +33,13 @@
 #define DS_PROOF_TO_HASH 0x03     /* proof_to_hash_domain_separator_front */
 #define DS_BACK 0x00              /* every *_domain_separator_back */
 
+/* Layout of kt_vrf_public_key.tables: three tables of KT_VRF_TABLE affine
+ * odd multiples, KT_VRF_NIELS_BYTES each: B, 2^128*B, Y. */
+#define TAB_B 0
+#define TAB_B128 1
+#define TAB_Y 2
+#define TAB_BYTES (KT_VRF_TABLE * KT_VRF_NIELS_BYTES)
+
 /* Encoding of the identity point (x = 0, y = 1). */
 static const uint8_t identity_enc[PT] = {1};
 
@@ -45,43 +55,9 @@ _Static_assert(KT_VRF_PROOF_BYTES == PT + KT_VRF_C_BYTES + SC, "proof layout");
 _Static_assert(KT_VRF_OUTPUT_BYTES == crypto_hash_sha512_BYTES, "beta is SHA-512");
 _Static_assert(KT_VRF_SECRETKEY_BYTES == KT_VRF_SEED_BYTES + KT_VRF_PUBLICKEY_BYTES,
 	       "sk = seed || pk");
+_Static_assert(KT_VRF_KEY_TABLES_BYTES == 3 * TAB_BYTES, "prepared key layout");
 
-/* ---- field and scalar encodings (public values only) ------------------ */
-
-/* 1 if the 255-bit little-endian y of s (sign bit ignored) is < p = 2^255-19. */
-static int y_is_canonical(const uint8_t s[PT])
-{
-	size_t i;
-
-	if ((s[31] & 0x7f) != 0x7f)
-		return 1;
-	for (i = 30; i > 0; i--)
-		if (s[i] != 0xff)
-			return 1;
-	return s[0] < 0xed;
-}
-
-/* 1 if s has the sign bit set on a point with x = 0: y = 1 or y = p - 1.
- * RFC 8032 §5.1.3 step 4 makes that decoding fail. */
-static int x_zero_with_sign(const uint8_t s[PT])
-{
-	uint8_t y[PT];
-	size_t i;
-	int one = 1, minus_one = 1;
-
-	if ((s[31] & 0x80) == 0)
-		return 0;
-	memcpy(y, s, PT);
-	y[31] &= 0x7f;
-	for (i = 0; i < PT; i++) {
-		uint8_t want_one = (uint8_t)(i == 0 ? 0x01 : 0x00);
-		uint8_t want_m1 = (uint8_t)(i == 0 ? 0xec : (i == 31 ? 0x7f : 0xff));
-
-		one &= y[i] == want_one;
-		minus_one &= y[i] == want_m1;
-	}
-	return one | minus_one;
-}
+/* ---- scalars (public values only) --------------------------------------- */
 
 /* 1 if the 32-byte little-endian integer s is < L. */
 static int scalar_is_canonical(const uint8_t s[SC])
@@ -108,40 +84,41 @@ static void scalar_reduce32(uint8_t out[SC], const uint8_t n[SC])
 	sodium_memzero(wide, sizeof(wide));
 }
 
-static int is_identity(const uint8_t p[PT])
-{
-	return memcmp(p, identity_enc, PT) == 0; /* public point */
-}
-
 /* ---- points ------------------------------------------------------------ */
+
+/* string_to_point(s) and its cofactor multiple. */
+static int decode_with_8(kt_vrf_ge *p, kt_vrf_ge *p8, const uint8_t s[PT])
+{
+	int r = kt_vrf_ge_decode(p, s);
+
+	if (r == KT_OK)
+		kt_vrf_ge_mul8(p8, p);
+	return r;
+}
 
 int kt_vrf_int_decode_point(uint8_t p8[PT], const uint8_t s[PT])
 {
-	uint8_t t[PT];
+	kt_vrf_ge p, q;
+	int r = decode_with_8(&p, &q, s);
 
-	if (!y_is_canonical(s) || x_zero_with_sign(s))
-		return KT_ERR_VRF_BAD_POINT;
-	/* crypto_core_ed25519_add decodes any curve point and fails when y has
-	 * no x (off the curve); it outputs canonical encodings. */
-	if (crypto_core_ed25519_add(t, s, s) != 0 ||
-	    crypto_core_ed25519_add(t, t, t) != 0 ||
-	    crypto_core_ed25519_add(p8, t, t) != 0)
-		return KT_ERR_VRF_BAD_POINT;
-	return KT_OK;
+	if (r == KT_OK)
+		kt_vrf_ge_encode(p8, &q);
+	return r;
 }
 
-/* Decodes s and rejects it if 8*P is the identity (small order).  This is
+/* Decodes s and rejects it if 8*P is the identity (small order): this is
  * ECVRF_validate_key for public keys. */
-static int decode_large_point(uint8_t p8[PT], const uint8_t s[PT])
+static int decode_large_point(kt_vrf_ge *p, kt_vrf_ge *p8, const uint8_t s[PT])
 {
-	int r = kt_vrf_int_decode_point(p8, s);
+	int r = decode_with_8(p, p8, s);
 
-	if (r == KT_OK && is_identity(p8))
+	if (r == KT_OK && kt_vrf_ge_is_identity(p8))
 		r = KT_ERR_VRF_BAD_POINT;
 	return r;
 }
 
-/* out = n*B, n < L (already reduced).  n = 0 gives the identity. */
+/* out = n*B, n < L (already reduced; n may be secret: libsodium's
+ * constant-time multiplication).  n = 0 gives the identity. */
 static int base_mul(uint8_t out[PT], const uint8_t n[SC])
 {
 	if (sodium_is_zero(n, SC)) {
@@ -152,62 +129,29 @@ static int base_mul(uint8_t out[PT], const uint8_t n[SC])
 								   : KT_ERR_INTERNAL;
 }
 
-/* out = j*t for 0 <= j < 8 by repeated addition (t is a torsion point). */
-static int small_mul(uint8_t out[PT], unsigned j, const uint8_t t[PT])
+/* out = n*H for a secret n < L and H in the prime-order subgroup (the
+ * output of encode_to_curve), in constant time.  n = 0 gives the identity
+ * (libsodium refuses an identity result). */
+static int subgroup_mul(uint8_t out[PT], const uint8_t n[SC], const uint8_t h[PT])
 {
-	uint8_t acc[PT];
-
-	memcpy(acc, identity_enc, PT);
-	for (; j > 0; j--)
-		if (crypto_core_ed25519_add(acc, acc, t) != 0)
-			return KT_ERR_INTERNAL;
-	memcpy(out, acc, PT);
-	return KT_OK;
-}
-
-/*
- * out = n*P for a scalar n < L and a curve point P (canonical encoding p).
- * p8 = 8*P, not the identity, or NULL when P is known to be in the
- * prime-order subgroup (H).  libsodium multiplies subgroup points only; for
- * any other P, write P = P0 + T with P0 = (8^-1 mod L)*(8P) in the subgroup
- * and T = P - P0 of order dividing 8: n*P = n*P0 + (n mod 8)*T.
- */
-static int point_mul(uint8_t out[PT], const uint8_t n[SC], const uint8_t p[PT],
-		     const uint8_t p8[PT])
-{
-	static const uint8_t eight[SC] = {8};
-	uint8_t inv8[SC], p0[PT], t[PT], np0[PT], jt[PT];
-	int r = KT_ERR_INTERNAL;
-
 	if (sodium_is_zero(n, SC)) {
 		memcpy(out, identity_enc, PT);
 		return KT_OK;
 	}
-	if (crypto_scalarmult_ed25519_noclamp(out, n, p) == 0)
-		return KT_OK; /* P in the prime-order subgroup: the usual case */
-	if (p8 == NULL)
-		return KT_ERR_INTERNAL;
-	if (crypto_core_ed25519_scalar_invert(inv8, eight) != 0 ||
-	    crypto_scalarmult_ed25519_noclamp(p0, inv8, p8) != 0 ||
-	    crypto_core_ed25519_sub(t, p, p0) != 0 ||
-	    crypto_scalarmult_ed25519_noclamp(np0, n, p0) != 0 ||
-	    small_mul(jt, (unsigned)(n[0] & 7), t) != KT_OK ||
-	    crypto_core_ed25519_add(out, np0, jt) != 0)
-		goto out;
-	r = KT_OK;
-out:
-	sodium_memzero(np0, sizeof(np0));
-	return r;
+	return crypto_scalarmult_ed25519_noclamp(out, n, h) == 0 ? KT_OK
+								 : KT_ERR_INTERNAL;
 }
 
 /* ---- hashes ------------------------------------------------------------ */
 
-int kt_vrf_int_encode_to_curve(uint8_t h[PT], const uint8_t pk[PT],
-			       const uint8_t *alpha, size_t alpha_len)
+/* ECVRF_encode_to_curve_try_and_increment, H as a point. */
+static int encode_to_curve(kt_vrf_ge *h, const uint8_t pk[PT],
+			   const uint8_t *alpha, size_t alpha_len)
 {
 	static const uint8_t front[2] = {KT_VRF_SUITE, DS_ENCODE_FRONT};
 	crypto_hash_sha512_state base, st;
-	uint8_t digest[crypto_hash_sha512_BYTES], tail[2], p8[PT];
+	uint8_t digest[crypto_hash_sha512_BYTES], tail[2];
+	kt_vrf_ge p;
 	unsigned ctr;
 
 	crypto_hash_sha512_init(&base);
@@ -223,12 +167,22 @@ int kt_vrf_int_encode_to_curve(uint8_t h[PT], const uint8_t pk[PT],
 		crypto_hash_sha512_final(&st, digest);
 		/* interpret_hash_value_as_a_point = string_to_point(digest[0..32));
 		 * then H = cofactor * H, retried while invalid or the identity. */
-		if (kt_vrf_int_decode_point(p8, digest) == KT_OK && !is_identity(p8)) {
-			memcpy(h, p8, PT);
+		if (decode_with_8(&p, h, digest) == KT_OK &&
+		    !kt_vrf_ge_is_identity(h))
 			return KT_OK;
-		}
 	}
 	return KT_ERR_VRF_HASH_TO_CURVE;
+}
+
+int kt_vrf_int_encode_to_curve(uint8_t h[PT], const uint8_t pk[PT],
+			       const uint8_t *alpha, size_t alpha_len)
+{
+	kt_vrf_ge hp;
+	int r = encode_to_curve(&hp, pk, alpha, alpha_len);
+
+	if (r == KT_OK)
+		kt_vrf_ge_encode(h, &hp);
+	return r;
 }
 
 void kt_vrf_int_challenge(uint8_t c[KT_VRF_C_BYTES], const uint8_t y[PT],
@@ -267,10 +221,11 @@ static void gamma8_to_hash(uint8_t beta[KT_VRF_OUTPUT_BYTES], const uint8_t gamm
 }
 
 /* ECVRF_decode_proof: Gamma canonical, on the curve and not of small order;
- * s < L.  Sets gamma8 = 8*Gamma. */
-static int decode_proof(uint8_t gamma8[PT], const uint8_t proof[KT_VRF_PROOF_BYTES])
+ * s < L.  Sets gamma and gamma8 = 8*Gamma. */
+static int decode_proof(kt_vrf_ge *gamma, kt_vrf_ge *gamma8,
+			const uint8_t proof[KT_VRF_PROOF_BYTES])
 {
-	int r = decode_large_point(gamma8, proof);
+	int r = decode_large_point(gamma, gamma8, proof);
 
 	if (r != KT_OK)
 		return r;
@@ -326,11 +281,57 @@ out:
 
 int kt_vrf_validate_public_key(const uint8_t pk[KT_VRF_PUBLICKEY_BYTES])
 {
-	uint8_t y8[PT];
+	kt_vrf_ge y, y8;
 
 	if (pk == NULL)
 		return KT_ERR_INVALID_ARG;
-	return decode_large_point(y8, pk);
+	return decode_large_point(&y, &y8, pk);
+}
+
+static void put_table(uint8_t *out, const kt_vrf_ge *p)
+{
+	kt_vrf_niels tab[KT_VRF_TABLE];
+	size_t i;
+
+	kt_vrf_ge_niels_table(tab, p);
+	for (i = 0; i < KT_VRF_TABLE; i++)
+		kt_vrf_niels_to_bytes(out + i * KT_VRF_NIELS_BYTES, &tab[i]);
+}
+
+static void get_table(kt_vrf_niels tab[KT_VRF_TABLE], const uint8_t *in)
+{
+	size_t i;
+
+	for (i = 0; i < KT_VRF_TABLE; i++)
+		kt_vrf_niels_from_bytes(&tab[i], in + i * KT_VRF_NIELS_BYTES);
+}
+
+int kt_vrf_public_key_prepare(kt_vrf_public_key *key,
+			      const uint8_t pk[KT_VRF_PUBLICKEY_BYTES])
+{
+	kt_vrf_ge y, y8, b;
+	uint8_t pkc[PT];
+	int r;
+
+	if (key == NULL)
+		return KT_ERR_INVALID_ARG;
+	if (pk != NULL)
+		memcpy(pkc, pk, PT); /* pk may point into *key */
+	memset(key, 0, sizeof(*key));
+	if (pk == NULL)
+		return KT_ERR_INVALID_ARG;
+	/* Y = string_to_point(pk), ECVRF_validate_key(Y) */
+	if ((r = decode_large_point(&y, &y8, pkc)) != KT_OK)
+		return r;
+	if (kt_vrf_ge_base(&b) != KT_OK)
+		return KT_ERR_INTERNAL;
+	put_table(key->tables + TAB_B * TAB_BYTES, &b);
+	kt_vrf_ge_dbl_n(&b, &b, 128);
+	put_table(key->tables + TAB_B128 * TAB_BYTES, &b);
+	put_table(key->tables + TAB_Y * TAB_BYTES, &y);
+	memcpy(key->pk, pkc, PT);
+	key->ready = KT_VRF_KEY_READY;
+	return KT_OK;
 }
 
 void kt_vrf_index(uint8_t index[KT_VRF_INDEX_BYTES],
@@ -382,7 +383,7 @@ int kt_vrf_prove(uint8_t proof[KT_VRF_PROOF_BYTES],
 	r = KT_ERR_INTERNAL;
 	if (crypto_scalarmult_ed25519_noclamp(gamma, x, h) != 0)
 		goto out;
-	if (base_mul(u, k) != KT_OK || point_mul(v, k, h, NULL) != KT_OK)
+	if (base_mul(u, k) != KT_OK || subgroup_mul(v, k, h) != KT_OK)
 		goto out;
 	kt_vrf_int_challenge(c, y, h, gamma, u, v);
 	/* s = (k + c*x) mod L */
@@ -408,7 +409,8 @@ out:
 int kt_vrf_proof_to_hash(uint8_t beta[KT_VRF_OUTPUT_BYTES],
 			 const uint8_t proof[KT_VRF_PROOF_BYTES])
 {
-	uint8_t gamma8[PT];
+	kt_vrf_ge gamma, gamma8;
+	uint8_t g8[PT];
 	int r;
 
 	if (beta == NULL)
@@ -416,29 +418,52 @@ int kt_vrf_proof_to_hash(uint8_t beta[KT_VRF_OUTPUT_BYTES],
 	memset(beta, 0, KT_VRF_OUTPUT_BYTES);
 	if (proof == NULL)
 		return KT_ERR_INVALID_ARG;
-	if ((r = decode_proof(gamma8, proof)) != KT_OK)
+	if ((r = decode_proof(&gamma, &gamma8, proof)) != KT_OK)
 		return r;
-	gamma8_to_hash(beta, gamma8);
+	kt_vrf_ge_encode(g8, &gamma8);
+	gamma8_to_hash(beta, g8);
 	return KT_OK;
 }
 
-/* U = s*B - c*Y and V = s*H - c*Gamma. */
-static int verifier_points(uint8_t u[PT], uint8_t v[PT],
-			   const uint8_t pk[PT], const uint8_t y8[PT],
-			   const uint8_t h[PT], const uint8_t proof[KT_VRF_PROOF_BYTES],
-			   const uint8_t gamma8[PT])
+int kt_vrf_verify_prepared(uint8_t beta[KT_VRF_OUTPUT_BYTES],
+			   const kt_vrf_public_key *key,
+			   const uint8_t proof[KT_VRF_PROOF_BYTES],
+			   const uint8_t *alpha, size_t alpha_len)
 {
-	uint8_t c[SC] = {0}, sb[PT], cy[PT], sh[PT], cg[PT];
-	const uint8_t *s = proof + PT + KT_VRF_C_BYTES;
+	kt_vrf_niels tb[KT_VRF_TABLE], tb128[KT_VRF_TABLE], ty[KT_VRF_TABLE];
+	kt_vrf_ge gamma, gamma8, h, u, v;
+	const kt_vrf_ge *pts[4];
+	uint8_t enc[4][PT], c[KT_VRF_C_BYTES];
+	const uint8_t *s;
+	int r;
 
-	memcpy(c, proof + PT, KT_VRF_C_BYTES);
-	if (base_mul(sb, s) != KT_OK || point_mul(cy, c, pk, y8) != KT_OK ||
-	    crypto_core_ed25519_sub(u, sb, cy) != 0)
-		return KT_ERR_INTERNAL;
-	if (point_mul(sh, s, h, NULL) != KT_OK ||
-	    point_mul(cg, c, proof, gamma8) != KT_OK ||
-	    crypto_core_ed25519_sub(v, sh, cg) != 0)
-		return KT_ERR_INTERNAL;
+	if (beta == NULL)
+		return KT_ERR_INVALID_ARG;
+	memset(beta, 0, KT_VRF_OUTPUT_BYTES);
+	if (key == NULL || key->ready != KT_VRF_KEY_READY || proof == NULL ||
+	    (alpha == NULL && alpha_len != 0))
+		return KT_ERR_INVALID_ARG;
+	if ((r = decode_proof(&gamma, &gamma8, proof)) != KT_OK)
+		return r;
+	/* pk and Gamma are canonical, so they are their own point_to_string. */
+	if ((r = encode_to_curve(&h, key->pk, alpha, alpha_len)) != KT_OK)
+		return r;
+	/* U = s*B - c*Y and V = s*H - c*Gamma (c, s as integers). */
+	s = proof + PT + KT_VRF_C_BYTES;
+	get_table(tb, key->tables + TAB_B * TAB_BYTES);
+	get_table(tb128, key->tables + TAB_B128 * TAB_BYTES);
+	get_table(ty, key->tables + TAB_Y * TAB_BYTES);
+	kt_vrf_ge_base_sub_mul(&u, s, proof + PT, tb, tb128, ty);
+	kt_vrf_ge_double_mul(&v, s, &h, proof + PT, KT_VRF_C_BYTES, &gamma, 1);
+	pts[0] = &h;
+	pts[1] = &u;
+	pts[2] = &v;
+	pts[3] = &gamma8;
+	kt_vrf_ge_encode_many(enc, pts, 4);
+	kt_vrf_int_challenge(c, key->pk, enc[0], proof, enc[1], enc[2]);
+	if (memcmp(c, proof + PT, KT_VRF_C_BYTES) != 0) /* public values */
+		return KT_ERR_VRF_BAD_PROOF;
+	gamma8_to_hash(beta, enc[3]);
 	return KT_OK;
 }
 
@@ -447,7 +472,7 @@ int kt_vrf_verify(uint8_t beta[KT_VRF_OUTPUT_BYTES],
 		  const uint8_t proof[KT_VRF_PROOF_BYTES],
 		  const uint8_t *alpha, size_t alpha_len)
 {
-	uint8_t y8[PT], gamma8[PT], h[PT], u[PT], v[PT], c[KT_VRF_C_BYTES];
+	kt_vrf_public_key key;
 	int r;
 
 	if (beta == NULL)
@@ -455,19 +480,7 @@ int kt_vrf_verify(uint8_t beta[KT_VRF_OUTPUT_BYTES],
 	memset(beta, 0, KT_VRF_OUTPUT_BYTES);
 	if (pk == NULL || proof == NULL || (alpha == NULL && alpha_len != 0))
 		return KT_ERR_INVALID_ARG;
-	/* Y = string_to_point(pk), ECVRF_validate_key(Y) */
-	if ((r = decode_large_point(y8, pk)) != KT_OK)
+	if ((r = kt_vrf_public_key_prepare(&key, pk)) != KT_OK)
 		return r;
-	if ((r = decode_proof(gamma8, proof)) != KT_OK)
-		return r;
-	/* pk and Gamma are canonical, so they are their own point_to_string. */
-	if ((r = kt_vrf_int_encode_to_curve(h, pk, alpha, alpha_len)) != KT_OK)
-		return r;
-	if ((r = verifier_points(u, v, pk, y8, h, proof, gamma8)) != KT_OK)
-		return r;
-	kt_vrf_int_challenge(c, pk, h, proof, u, v);
-	if (memcmp(c, proof + PT, KT_VRF_C_BYTES) != 0) /* public values */
-		return KT_ERR_VRF_BAD_PROOF;
-	gamma8_to_hash(beta, gamma8);
-	return KT_OK;
+	return kt_vrf_verify_prepared(beta, &key, proof, alpha, alpha_len);
 }

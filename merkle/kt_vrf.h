@@ -53,7 +53,9 @@ KT_MUST_CHECK int kt_vrf_prove(uint8_t proof[KT_VRF_PROOF_BYTES],
 			       const uint8_t *alpha, size_t alpha_len);
 
 /* ECVRF_verify with key validation: checks that proof is pk's proof for
- * alpha and, only then, writes the VRF output beta.  Returns
+ * alpha and, only then, writes the VRF output beta.  It prepares pk on
+ * every call: a verifier with a fixed key should use
+ * kt_vrf_public_key_prepare once and kt_vrf_verify_prepared.  Returns
  *   KT_OK                     valid; beta set
  *   KT_ERR_VRF_BAD_POINT      pk or Gamma is not a canonical encoding of a
  *                             curve point, or is of small order (pk: RFC 9381
@@ -67,6 +69,38 @@ KT_MUST_CHECK int kt_vrf_verify(uint8_t beta[KT_VRF_OUTPUT_BYTES],
 				const uint8_t pk[KT_VRF_PUBLICKEY_BYTES],
 				const uint8_t proof[KT_VRF_PROOF_BYTES],
 				const uint8_t *alpha, size_t alpha_len);
+
+/* A VRF public key decoded and validated once, with the multiples of its
+ * point (and of the base point) that every verification needs.  Fill it
+ * with kt_vrf_public_key_prepare; it is a plain value (no pointers: copy it
+ * with = or memcpy, compare pk to know which key it holds).  The tables are
+ * internal (kt_vrf.c): do not write them. */
+#define KT_VRF_KEY_TABLES_BYTES (3 * 16 * 96)
+typedef struct kt_vrf_public_key {
+	uint8_t pk[KT_VRF_PUBLICKEY_BYTES];  /* the key it was prepared from */
+	uint32_t ready;                      /* KT_VRF_KEY_READY once prepared */
+	uint8_t tables[KT_VRF_KEY_TABLES_BYTES];
+} kt_vrf_public_key;
+
+#define KT_VRF_KEY_READY 0x6b747672u     /* "ktvr" */
+
+/* Decodes and validates pk as kt_vrf_validate_public_key does (canonical
+ * encoding of a curve point, 8*Y not the identity) and precomputes what
+ * kt_vrf_verify_prepared needs (about 0.7 M instructions, once).  Returns
+ * KT_OK, KT_ERR_VRF_BAD_POINT, KT_ERR_INVALID_ARG (NULL) or
+ * KT_ERR_INTERNAL (cannot happen); on failure *key is zeroed (not ready).
+ * Variable time: for public keys only. */
+KT_MUST_CHECK int kt_vrf_public_key_prepare(kt_vrf_public_key *key,
+					    const uint8_t pk[KT_VRF_PUBLICKEY_BYTES]);
+
+/* kt_vrf_verify with a prepared key: the same checks (minus the key's,
+ * done once by kt_vrf_public_key_prepare), the same results and errors,
+ * byte for byte.  KT_ERR_INVALID_ARG also when key is not ready.  beta is
+ * zeroed on any failure.  key is only read (share it between threads). */
+KT_MUST_CHECK int kt_vrf_verify_prepared(uint8_t beta[KT_VRF_OUTPUT_BYTES],
+					 const kt_vrf_public_key *key,
+					 const uint8_t proof[KT_VRF_PROOF_BYTES],
+					 const uint8_t *alpha, size_t alpha_len);
 
 /* ECVRF_proof_to_hash: beta of a proof WITHOUT verifying it.  Only for a
  * proof this party produced itself or has already verified (e.g. a stored

@@ -1,16 +1,32 @@
 /*
  * bench_verify — time of one client lookup verification on one core:
  * kt_verify_head + kt_verify_lookup, against a real small log
- * (tests/support/kt_fake_log.c), with 3 witnesses and k = 2.
+ * (tests/support/kt_fake_log.c: 1,000 accounts, then ours with 3 devices
+ * and one with 8, then heartbeats), with 3 witnesses and k = 2.
  *
  *   cold, first use   empty trust state: log signature + 2 cosignatures,
  *                     last entry inclusion, VRF, map proof, opening, keys
  *   cold, advance     trust state at an older size: + consistency proof
  *   warm              the checkpoint the state already holds (byte-equal:
- *                     signatures are not re-verified)
- * and, for reference, kt_vrf_verify and one Ed25519 verification alone.
+ *                     signatures are not re-verified): a cached checkpoint
+ * and the parts alone: the VRF (key prepared once, as
+ * kt_trust_config_set_vrf_key does; and unprepared), one Ed25519
+ * verification, the device checks (the server's kt_device_validate, the
+ * sender's kt_device_validate_recipient), kt_verify_lookup for 3 and 8
+ * devices and with an unprepared VRF key.
  *
- * Usage: bench_verify [iterations]   (default 300)
+ * Usage:
+ *   bench_verify [iterations]          timings: best of 5 batches (default
+ *                                      300 iterations per batch)
+ *   bench_verify --count STEP N        runs STEP N times in count_steps(),
+ *                                      untimed: for instruction counts,
+ *     valgrind --tool=callgrind --collect-atstart=no \
+ *              --toggle-collect=count_steps bench_verify --count warm 20
+ *                                      ("Collected" / N = per call)
+ *   STEP: cold-first cold-advance warm head-advance lookup lookup8
+ *         lookup-unprepared vrf-prepared vrf prepare ed25519 device
+ *         recipient
+ * Numbers: docs/BENCHMARKS.md ("client: verifying a lookup").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +40,8 @@
 
 #define T0 UINT64_C(1767225600000)
 #define ACCOUNT "tel:+15551234567"
+#define ACCOUNT8 "many@example.com"   /* 8 devices */
+#define BATCHES 5
 
 static double now_s(void)
 {
@@ -42,11 +60,23 @@ typedef struct response {
 	kt_lookup_response lr;
 } response;
 
+/* Everything a step needs, built once. */
+typedef struct bench {
+	kt_fake_log *log;
+	kt_trust_config cfg;       /* VRF key prepared */
+	kt_trust_config cfg_raw;   /* VRF key copied in, not prepared */
+	kt_trust_state empty, st_old, st_new;
+	kt_verified_head head;     /* the verified head at the log's size */
+	response cur, cur8;        /* at the log's size, from size - 20 */
+	uint64_t now;
+	uint8_t ed_pk[32], ed_sig[64], ed_msg[64];
+} bench;
+
 static int build(response *x, const kt_fake_log *log, uint64_t size,
-		 uint64_t from)
+		 uint64_t from, const char *account)
 {
 	if (kt_fake_log_head(log, size, from, 3, &x->fh) != KT_OK ||
-	    kt_fake_log_lookup(log, size, ACCOUNT, &x->fl) != KT_OK)
+	    kt_fake_log_lookup(log, size, account, &x->fl) != KT_OK)
 		return 1;
 	kt_log_hashes_as_bytes(x->cons, (const uint8_t (*)[KT_HASH_BYTES])x->fh.consistency,
 			       x->fh.n_consistency);
@@ -78,165 +108,269 @@ static int build(response *x, const kt_fake_log *log, uint64_t size,
 	return 0;
 }
 
-#define BATCHES 5
-
-/* Seconds of one head (what & 1) and / or lookup (what & 2) verification:
- * the best of BATCHES batch averages (the machine may be shared). */
-static double run(const kt_trust_config *cfg, const kt_trust_state *st,
-		  uint64_t now, const response *x, int iters, int what)
+/* kt_verify_head from st (with or without the consistency proof), then,
+ * if lookup, kt_verify_lookup of account against the new head. */
+static int head_lookup(const bench *b, const kt_trust_state *st,
+		       const response *x, int with_consistency, int lookup,
+		       const char *account)
 {
-	kt_verified_head h, h0;
+	kt_verified_head h;
 	kt_trust_state ns;
 	kt_lookup_result res;
-	double t, best = 1e9;
-	int i, b, r;
+	kt_read_head rh = x->rh;
+	int r;
 
-	if (kt_verify_head(cfg, st, now, &x->rh, &h0, &ns, NULL) != KT_OK)
-		exit(1);
+	if (!with_consistency)
+		rh.n_consistency = 0;
+	r = kt_verify_head(&b->cfg, st, b->now, &rh, &h, &ns, NULL);
 	kt_trust_state_free(&ns);
-	for (b = 0; b < BATCHES; b++) {
+	if (r == KT_OK && lookup) {
+		r = kt_verify_lookup(&b->cfg, &h, (const uint8_t *)account,
+				     strlen(account), &x->lr, &res, NULL);
+		kt_lookup_result_free(&res);
+	}
+	kt_verified_head_free(&h);
+	return r;
+}
+
+static int lookup_only(const bench *b, const kt_trust_config *cfg,
+		       const response *x, const char *account)
+{
+	kt_lookup_result res;
+	int r;
+
+	r = kt_verify_lookup(cfg, &b->head, (const uint8_t *)account,
+			     strlen(account), &x->lr, &res, NULL);
+	kt_lookup_result_free(&res);
+	return r;
+}
+
+static const char *const steps[] = {
+	"cold-first", "cold-advance", "warm", "head-advance", "lookup",
+	"lookup8", "lookup-unprepared", "vrf-prepared", "vrf", "prepare",
+	"ed25519", "device", "recipient",
+};
+#define N_STEPS (sizeof(steps) / sizeof(steps[0]))
+
+/* One call of step s; KT_OK or the failure. */
+static int step(const bench *b, size_t s)
+{
+	uint8_t beta[KT_VRF_OUTPUT_BYTES];
+	const uint8_t *alpha = (const uint8_t *)ACCOUNT;
+	kt_vrf_public_key key;
+
+	switch (s) {
+	case 0: return head_lookup(b, &b->empty, &b->cur, 0, 1, ACCOUNT);
+	case 1: return head_lookup(b, &b->st_old, &b->cur, 1, 1, ACCOUNT);
+	case 2: return head_lookup(b, &b->st_new, &b->cur, 0, 1, ACCOUNT);
+	case 3: return head_lookup(b, &b->st_old, &b->cur, 1, 0, ACCOUNT);
+	case 4: return lookup_only(b, &b->cfg, &b->cur, ACCOUNT);
+	case 5: return lookup_only(b, &b->cfg, &b->cur8, ACCOUNT8);
+	case 6: return lookup_only(b, &b->cfg_raw, &b->cur, ACCOUNT);
+	case 7: return kt_vrf_verify_prepared(beta, &b->cfg.vrf_key,
+					      b->cur.fl.vrf_proof, alpha,
+					      strlen(ACCOUNT));
+	case 8: return kt_vrf_verify(beta, b->cfg.vrf_pk, b->cur.fl.vrf_proof,
+				     alpha, strlen(ACCOUNT));
+	case 9: return kt_vrf_public_key_prepare(&key, b->cfg.vrf_pk);
+	case 10: return crypto_sign_verify_detached(b->ed_sig, b->ed_msg,
+						    sizeof(b->ed_msg),
+						    b->ed_pk) == 0 ?
+			       KT_OK : KT_ERR_BAD_SIGNATURE;
+	case 11: return kt_device_validate(kt_fake_log_device(b->log, 0));
+	case 12: return kt_device_validate_recipient(kt_fake_log_device(b->log, 0));
+	default: return KT_ERR_INVALID_ARG;
+	}
+}
+
+/* Runs step s n times (the only function callgrind collects in --count). */
+__attribute__((noinline)) int count_steps(const bench *b, size_t s, long n);
+__attribute__((noinline)) int count_steps(const bench *b, size_t s, long n)
+{
+	long i;
+	int r = KT_OK;
+
+	for (i = 0; i < n && r == KT_OK; i++)
+		r = step(b, s);
+	return r;
+}
+
+/* Seconds of one call of step s: the best of BATCHES batch averages (the
+ * machine may be shared). */
+static double time_step(const bench *b, size_t s, int iters)
+{
+	double t, best = 1e9;
+	int i;
+
+	for (i = 0; i < BATCHES; i++) {
 		t = now_s();
-		for (i = 0; i < iters; i++) {
-			r = KT_OK;
-			if (what & 1) {
-				r = kt_verify_head(cfg, st, now, &x->rh, &h, &ns,
-						   NULL);
-				kt_verified_head_free(&h);
-				kt_trust_state_free(&ns);
-			}
-			if (r == KT_OK && (what & 2)) {
-				r = kt_verify_lookup(cfg, &h0,
-						     (const uint8_t *)ACCOUNT,
-						     strlen(ACCOUNT), &x->lr,
-						     &res, NULL);
-				kt_lookup_result_free(&res);
-			}
-			if (r != KT_OK) {
-				fprintf(stderr, "verification failed\n");
-				exit(1);
-			}
+		if (count_steps(b, s, iters) != KT_OK) {
+			fprintf(stderr, "%s failed\n", steps[s]);
+			exit(1);
 		}
 		t = (now_s() - t) / iters;
 		if (t < best)
 			best = t;
 	}
-	kt_verified_head_free(&h0);
 	return best;
 }
 
-int main(int argc, char **argv)
+static int make_log(bench *b)
 {
-	int iters = argc > 1 ? atoi(argv[1]) : 300;
-	kt_fake_log *log;
-	kt_trust_config cfg;
-	kt_trust_state empty, st_old, st_new;
-	kt_verified_head h;
-	response old, cur;
-	uint8_t beta[KT_VRF_OUTPUT_BYTES], pk[32], sk[64], sig[64], msg[64] = {0};
-	uint64_t t = T0, now;
-	double t0, vrf, ed, cold1, cold2, warm, hc, hw, lk, dv;
-	const kt_device *dev;
-	unsigned i, k;
+	uint64_t t = T0;
+	unsigned i;
 
-	if (sodium_init() < 0 || iters <= 0 ||
-	    kt_fake_log_new(&log, t) != KT_OK)
+	if (kt_fake_log_new(&b->log, t) != KT_OK)
 		return 1;
-	/* 1000 accounts, then ours with 3 devices, then heartbeats. */
 	for (i = 0; i < 1000; i++) {
 		char name[32];
 
 		snprintf(name, sizeof(name), "user%u@example.com", i);
-		if (kt_fake_log_enrol(log, name, i % 8) != KT_OK)
+		if (kt_fake_log_enrol(b->log, name, i % 8) != KT_OK)
 			return 1;
 	}
-	if (kt_fake_log_enrol(log, ACCOUNT, 0) != KT_OK ||
-	    kt_fake_log_add(log, ACCOUNT, 0, 1) != KT_OK ||
-	    kt_fake_log_add(log, ACCOUNT, 0, 2) != KT_OK ||
-	    kt_fake_log_heartbeat(log) != KT_OK)
+	if (kt_fake_log_enrol(b->log, ACCOUNT, 0) != KT_OK ||
+	    kt_fake_log_add(b->log, ACCOUNT, 0, 1) != KT_OK ||
+	    kt_fake_log_add(b->log, ACCOUNT, 0, 2) != KT_OK ||
+	    kt_fake_log_enrol(b->log, ACCOUNT8, 0) != KT_OK)
 		return 1;
-	for (k = 0; k < 37; k++) {
+	for (i = 1; i < KT_FAKE_DEVICES; i++)
+		if (kt_fake_log_add(b->log, ACCOUNT8, 0, i) != KT_OK)
+			return 1;
+	if (kt_fake_log_heartbeat(b->log) != KT_OK)
+		return 1;
+	for (i = 0; i < 37; i++) {
 		t += 1000;
-		kt_fake_log_set_time(log, t);
-		if (kt_fake_log_heartbeat(log) != KT_OK)
+		kt_fake_log_set_time(b->log, t);
+		if (kt_fake_log_heartbeat(b->log) != KT_OK)
 			return 1;
 	}
-	now = t + 500;
-	kt_trust_config_init(&cfg);
-	if (kt_trust_config_set_origin(&cfg, KT_FAKE_ORIGIN,
+	b->now = t + 500;
+	return 0;
+}
+
+static int setup(bench *b)
+{
+	const uint8_t *vrf_pk;
+	kt_verified_head h;
+	response old;
+	uint8_t sk[64];
+	uint64_t size;
+	unsigned k;
+
+	memset(b, 0, sizeof(*b));
+	if (make_log(b) != 0)
+		return 1;
+	vrf_pk = kt_fake_log_vrf_pk(b->log);
+	kt_trust_config_init(&b->cfg);
+	if (kt_trust_config_set_origin(&b->cfg, KT_FAKE_ORIGIN,
 				       strlen(KT_FAKE_ORIGIN)) != KT_OK)
 		return 1;
-	cfg.log_key = kt_fake_log_signer(log)->pub;
-	memcpy(cfg.vrf_pk, kt_fake_log_vrf_pk(log), 32);
+	b->cfg.log_key = kt_fake_log_signer(b->log)->pub;
 	for (k = 0; k < KT_FAKE_WITNESSES; k++)
-		cfg.witnesses[k] = kt_fake_log_witness(log, k)->pub;
-	cfg.n_witnesses = KT_FAKE_WITNESSES;
-	cfg.witness_threshold = 2;
-	if (kt_trust_config_check(&cfg) != KT_OK)
+		b->cfg.witnesses[k] = kt_fake_log_witness(b->log, k)->pub;
+	b->cfg.n_witnesses = KT_FAKE_WITNESSES;
+	b->cfg.witness_threshold = 2;
+	b->cfg_raw = b->cfg;
+	memcpy(b->cfg_raw.vrf_pk, vrf_pk, KT_VRF_PUBLICKEY_BYTES);
+	if (kt_trust_config_set_vrf_key(&b->cfg, vrf_pk) != KT_OK ||
+	    kt_trust_config_check(&b->cfg) != KT_OK ||
+	    kt_trust_config_check(&b->cfg_raw) != KT_OK)
 		return 1;
-	kt_trust_state_init(&empty);
-	if (build(&old, log, kt_fake_log_size(log) - 20, 0) != 0 ||
-	    build(&cur, log, kt_fake_log_size(log),
-		  kt_fake_log_size(log) - 20) != 0)
+	kt_trust_state_init(&b->empty);
+	size = kt_fake_log_size(b->log);
+	if (build(&old, b->log, size - 20, 0, ACCOUNT) != 0 ||
+	    build(&b->cur, b->log, size, size - 20, ACCOUNT) != 0 ||
+	    build(&b->cur8, b->log, size, size - 20, ACCOUNT8) != 0)
 		return 1;
 	old.rh.n_consistency = 0;
-	if (kt_verify_head(&cfg, &empty, now, &old.rh, &h, &st_old, NULL) != KT_OK)
+	if (kt_verify_head(&b->cfg, &b->empty, b->now, &old.rh, &h, &b->st_old,
+			   NULL) != KT_OK ||
+	    kt_verify_head(&b->cfg, &b->st_old, b->now, &b->cur.rh, &b->head,
+			   &b->st_new, NULL) != KT_OK)
 		return 1;
 	kt_verified_head_free(&h);
-	if (kt_verify_head(&cfg, &st_old, now, &cur.rh, &h, &st_new, NULL) !=
-	    KT_OK)
-		return 1;
-	kt_verified_head_free(&h);
-
-	crypto_sign_keypair(pk, sk);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), sk);
-	t0 = now_s();
-	for (i = 0; i < (unsigned)iters; i++)
-		if (kt_vrf_verify(beta, cfg.vrf_pk, cur.fl.vrf_proof,
-				  (const uint8_t *)ACCOUNT, strlen(ACCOUNT)) != KT_OK)
-			return 1;
-	vrf = (now_s() - t0) / iters;
-	t0 = now_s();
-	for (i = 0; i < (unsigned)iters; i++)
-		if (crypto_sign_verify_detached(sig, msg, sizeof(msg), pk) != 0)
-			return 1;
-	ed = (now_s() - t0) / iters;
-	dev = kt_fake_log_device(log, 0);
-	t0 = now_s();
-	for (i = 0; i < (unsigned)iters; i++)
-		if (kt_device_validate(dev) != KT_OK)
-			return 1;
-	dv = (now_s() - t0) / iters;
-
-	cur.rh.n_consistency = 0;
-	cold1 = run(&cfg, &empty, now, &cur, iters, 3);
-	cur.rh.n_consistency = cur.fh.n_consistency;
-	cold2 = run(&cfg, &st_old, now, &cur, iters, 3);
-	hc = run(&cfg, &st_old, now, &cur, iters, 1);
-	lk = run(&cfg, &st_old, now, &cur, iters, 2);
-	cur.rh.n_consistency = 0;
-	warm = run(&cfg, &st_new, now, &cur, iters, 3);
-	hw = run(&cfg, &st_new, now, &cur, iters, 1);
-
-	printf("tree size %llu, best of %d batches of %d, one core\n",
-	       (unsigned long long)kt_fake_log_size(log), BATCHES, iters);
-	printf("kt_vrf_verify alone                 %8.1f us\n", vrf * 1e6);
-	printf("Ed25519 verify alone                %8.1f us\n", ed * 1e6);
-	printf("kt_device_validate (one device)     %8.1f us\n", dv * 1e6);
-	printf("kt_verify_head cold, advance (k=2)  %8.1f us\n", hc * 1e6);
-	printf("kt_verify_head warm                 %8.1f us\n", hw * 1e6);
-	printf("kt_verify_lookup (3 devices)        %8.1f us\n", lk * 1e6);
-	printf("head+lookup cold, first use (k=2)   %8.1f us (%.2f x VRF)\n",
-	       cold1 * 1e6, cold1 / vrf);
-	printf("head+lookup cold, advance (k=2)     %8.1f us (%.2f x VRF)\n",
-	       cold2 * 1e6, cold2 / vrf);
-	printf("head+lookup warm (same checkpoint)  %8.1f us (%.2f x VRF)\n",
-	       warm * 1e6, warm / vrf);
-	kt_trust_state_free(&st_old);
-	kt_trust_state_free(&st_new);
 	kt_fake_head_free(&old.fh);
-	kt_fake_head_free(&cur.fh);
 	kt_fake_lookup_free(&old.fl);
-	kt_fake_lookup_free(&cur.fl);
-	kt_fake_log_free(log);
+	crypto_sign_keypair(b->ed_pk, sk);
+	crypto_sign_detached(b->ed_sig, NULL, b->ed_msg, sizeof(b->ed_msg), sk);
 	return 0;
+}
+
+static void teardown(bench *b)
+{
+	kt_verified_head_free(&b->head);
+	kt_trust_state_free(&b->st_old);
+	kt_trust_state_free(&b->st_new);
+	kt_fake_head_free(&b->cur.fh);
+	kt_fake_head_free(&b->cur8.fh);
+	kt_fake_lookup_free(&b->cur.fl);
+	kt_fake_lookup_free(&b->cur8.fl);
+	kt_fake_log_free(b->log);
+}
+
+static int count_mode(bench *b, const char *name, long n)
+{
+	size_t s;
+
+	for (s = 0; s < N_STEPS; s++)
+		if (strcmp(name, steps[s]) == 0)
+			break;
+	if (s == N_STEPS || n <= 0) {
+		fprintf(stderr, "unknown step or count\n");
+		return 2;
+	}
+	if (count_steps(b, s, n) != KT_OK) {
+		fprintf(stderr, "%s failed\n", name);
+		return 1;
+	}
+	printf("%s x %ld\n", name, n);
+	return 0;
+}
+
+static void timing_mode(const bench *b, int iters)
+{
+	static const char *const label[N_STEPS] = {
+		"head+lookup cold, first use (k=2)",
+		"head+lookup cold, advance (k=2)",
+		"head+lookup warm (cached checkpoint)",
+		"kt_verify_head cold, advance (k=2)",
+		"kt_verify_lookup (3 devices)",
+		"kt_verify_lookup (8 devices)",
+		"kt_verify_lookup (3, key unprepared)",
+		"kt_vrf_verify_prepared",
+		"kt_vrf_verify (prepares the key)",
+		"kt_vrf_public_key_prepare",
+		"Ed25519 verify alone",
+		"kt_device_validate (one device)",
+		"kt_device_validate_recipient (one)",
+	};
+	double t[N_STEPS];
+	size_t s;
+
+	for (s = 0; s < N_STEPS; s++)
+		t[s] = time_step(b, s, iters);
+	printf("tree size %llu, best of %d batches of %d, one core\n",
+	       (unsigned long long)kt_fake_log_size(b->log), BATCHES, iters);
+	for (s = 0; s < N_STEPS; s++)
+		printf("%-38s %9.3f us\n", label[s], t[s] * 1e6);
+}
+
+int main(int argc, char **argv)
+{
+	bench b;
+	int r = 0;
+
+	if (sodium_init() < 0 || setup(&b) != 0) {
+		fprintf(stderr, "setup failed\n");
+		return 1;
+	}
+	if (argc == 4 && strcmp(argv[1], "--count") == 0)
+		r = count_mode(&b, argv[2], atol(argv[3]));
+	else if (argc <= 2 && (argc < 2 || atoi(argv[1]) > 0))
+		timing_mode(&b, argc > 1 ? atoi(argv[1]) : 300);
+	else
+		r = 2;
+	teardown(&b);
+	return r;
 }

@@ -92,7 +92,8 @@ static void make_config(const kt_fake_log *fl, kt_trust_config *cfg, int mode,
 						    strlen(KT_FAKE_ORIGIN)),
 			 KT_OK);
 	cfg->log_key = kt_fake_log_signer(fl)->pub;
-	memcpy(cfg->vrf_pk, kt_fake_log_vrf_pk(fl), KT_VRF_PUBLICKEY_BYTES);
+	assert_int_equal(kt_trust_config_set_vrf_key(cfg, kt_fake_log_vrf_pk(fl)),
+			 KT_OK);
 	for (i = 0; i < KT_FAKE_WITNESSES; i++)
 		cfg->witnesses[i] = kt_fake_log_witness(fl, i)->pub;
 	cfg->n_witnesses = KT_FAKE_WITNESSES;
@@ -1140,6 +1141,99 @@ static void test_lookup_tamper(void **state)
 	kt_fake_log_free(fl);
 }
 
+/*
+ * The VRF key prepared once (kt_trust_config_set_vrf_key) and the key
+ * copied in unprepared give the same answers; a prepared key that is not
+ * vrf_pk's is a configuration error.
+ */
+static void test_lookup_vrf_key_prepared(void **state)
+{
+	static const char *const accounts[] = {ALICE, BOB, CAROL};
+	kt_fake_log *fl = build_log(0);
+	kt_trust_config cfg, raw, bad;
+	kt_trust_state st;
+	kt_verified_head h8;
+	kt_fake_lookup l;
+	kt_lookup_response resp;
+	kt_lookup_result r1, r2;
+	kt_evidence e1, e2;
+	uint8_t other_pk[32], other_sk[64], seed[32];
+	size_t i, bit;
+
+	(void)state;
+	make_config(fl, &cfg, KT_TRUST_STRICT, 2);
+	assert_int_equal(cfg.vrf_key.ready, KT_VRF_KEY_READY);
+	raw = cfg;
+	memset(&raw.vrf_key, 0, sizeof(raw.vrf_key)); /* vrf_pk copied in only */
+	assert_int_equal(kt_trust_config_check(&raw), KT_OK);
+	verified_head(fl, &cfg, 8, NOW8, &h8, &st);
+	kt_trust_state_free(&st);
+	kt_evidence_init(&e1);
+	kt_evidence_init(&e2);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(kt_fake_log_lookup(fl, 8, accounts[i], &l), KT_OK);
+		lk_view(&l, &resp);
+		assert_int_equal(lookup(&cfg, &h8, accounts[i], &resp, &r1, &e1), KT_OK);
+		assert_int_equal(lookup(&raw, &h8, accounts[i], &resp, &r2, &e2), KT_OK);
+		assert_int_equal(r1.leaf.present, r2.leaf.present);
+		assert_memory_equal(r1.leaf.index, r2.leaf.index, KT_INDEX_BYTES);
+		assert_int_equal(r1.value.count, r2.value.count);
+		kt_lookup_result_free(&r1);
+		kt_lookup_result_free(&r2);
+		/* twins: a flipped proof bit fails both ways, with one cause */
+		for (bit = 0; bit < 640; bit += 37) {
+			l.vrf_proof[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(lookup(&cfg, &h8, accounts[i], &resp, &r1, &e1),
+					 KT_ERR_CLIENT_VRF);
+			assert_int_equal(lookup(&raw, &h8, accounts[i], &resp, &r2, &e2),
+					 KT_ERR_CLIENT_VRF);
+			assert_int_equal(e1.cause, e2.cause);
+			l.vrf_proof[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		}
+		kt_fake_lookup_free(&l);
+	}
+	kt_evidence_free(&e1);
+	kt_evidence_free(&e2);
+
+	/* Another valid key in vrf_pk with cfg's prepared key: refused by
+	 * the check and by every verifier (cheap check: CONFIG). */
+	memset(seed, 0x5c, sizeof(seed));
+	assert_int_equal(kt_vrf_keypair_from_seed(other_pk, other_sk, seed), KT_OK);
+	bad = cfg;
+	memcpy(bad.vrf_pk, other_pk, 32);
+	assert_int_equal(kt_trust_config_check(&bad), KT_ERR_CLIENT_CONFIG);
+	assert_int_equal(kt_fake_log_lookup(fl, 8, ALICE, &l), KT_OK);
+	lk_view(&l, &resp);
+	kt_evidence_init(&e1);
+	assert_int_equal(lookup(&bad, &h8, ALICE, &resp, &r1, &e1),
+			 KT_ERR_CLIENT_CONFIG);
+	assert_string_equal(e1.check, "config");
+	assert_int_equal(r1.value.count, 0);
+	kt_evidence_free(&e1);
+	/* twin: preparing it makes the config consistent again (and the
+	 * lookup then fails at the VRF: it is not the log's key) */
+	assert_int_equal(kt_trust_config_set_vrf_key(&bad, bad.vrf_pk), KT_OK);
+	assert_int_equal(kt_trust_config_check(&bad), KT_OK);
+	lookup_fails(&bad, &h8, ALICE, &resp, KT_ERR_CLIENT_VRF, "vrf");
+	kt_fake_lookup_free(&l);
+
+	/* An invalid key is refused and leaves no key behind. */
+	bad = cfg;
+	memset(other_pk, 0, sizeof(other_pk));
+	other_pk[0] = 1; /* the identity: small order */
+	assert_int_equal(kt_trust_config_set_vrf_key(&bad, other_pk),
+			 KT_ERR_CLIENT_CONFIG);
+	assert_int_equal(bad.vrf_key.ready, 0);
+	assert_true(sodium_is_zero(bad.vrf_pk, sizeof(bad.vrf_pk)));
+	assert_int_equal(kt_trust_config_check(&bad), KT_ERR_CLIENT_CONFIG);
+	assert_int_equal(kt_trust_config_set_vrf_key(NULL, other_pk),
+			 KT_ERR_INVALID_ARG);
+	assert_int_equal(kt_trust_config_set_vrf_key(&bad, NULL),
+			 KT_ERR_INVALID_ARG);
+	kt_verified_head_free(&h8);
+	kt_fake_log_free(fl);
+}
+
 static void test_lookup_invalid_key(void **state)
 {
 	kt_fake_log *fl;
@@ -1806,6 +1900,7 @@ int main(void)
 		cmocka_unit_test(test_head_witness_and_time),
 		cmocka_unit_test(test_lookup_present_absent),
 		cmocka_unit_test(test_lookup_tamper),
+		cmocka_unit_test(test_lookup_vrf_key_prepared),
 		cmocka_unit_test(test_lookup_invalid_key),
 		cmocka_unit_test(test_lookup_malformed_committed),
 		cmocka_unit_test(test_history_ok),

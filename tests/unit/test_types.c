@@ -1411,6 +1411,205 @@ static void test_enc_key_validation(void **state)
 	assert_int_equal(kt_enc_key_validate(&bad), KT_ERR_BAD_KEY);
 }
 
+/* 1 if the 255-bit little-endian u (top bit masked) is below 2^255 - 19. */
+static int u_below_p(const uint8_t u[32])
+{
+	size_t i;
+
+	if ((u[31] & 0x7f) != 0x7f)
+		return 1;
+	for (i = 30; i >= 1; i--)
+		if (u[i] != 0xff)
+			return 1;
+	return u[0] < 0xed;
+}
+
+/* kt_enc_key_validate as it was before the low-order check became a list
+ * (the reference): an X25519 multiplication by a fixed public scalar, a
+ * multiple of 8 below 8*l once clamped, is all zeros (libsodium returns
+ * -1) exactly for the points of order dividing 8. */
+static int enc_key_validate_by_scalarmult(const kt_enc_key *k)
+{
+	static const uint8_t probe[32] = {
+		0x6b, 0x74, 0x2f, 0x76, 0x31, 0x2f, 0x78, 0x32,
+		0x35, 0x35, 0x31, 0x39, 0x2d, 0x70, 0x72, 0x6f,
+		0x62, 0x65, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+	};
+	uint8_t q[32];
+
+	if (k->type != KT_ENC_KEY_X25519)
+		return KT_ERR_BAD_KEY_TYPE;
+	if (sodium_is_zero(k->pk, 32) || (k->pk[31] & 0x80) != 0 ||
+	    !u_below_p(k->pk))
+		return KT_ERR_BAD_KEY;
+	return crypto_scalarmult(q, probe, k->pk) == 0 ? KT_OK : KT_ERR_BAD_KEY;
+}
+
+/* u += delta (mod 2^256), little-endian; delta may be negative. */
+static void u_add(uint8_t u[32], int delta)
+{
+	int carry = delta;
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		int v = u[i] + carry;
+
+		u[i] = (uint8_t)(v & 0xff);
+		carry = v >> 8; /* arithmetic: -1 on a borrow */
+	}
+}
+
+static void assert_enc_validators_agree(const uint8_t pk[32])
+{
+	kt_enc_key k;
+
+	k.type = KT_ENC_KEY_X25519;
+	memcpy(k.pk, pk, 32);
+	assert_int_equal(kt_enc_key_validate(&k), enc_key_validate_by_scalarmult(&k));
+}
+
+/*
+ * The list in kt_enc_key_validate (kt_types.c) has the same accept/reject
+ * set as the scalar multiplication it replaced: on every listed value, its
+ * non-canonical forms (+p, top bit), its neighbours, every u >= p, and
+ * 100,000 random keys.
+ */
+static void test_enc_key_list_matches_scalarmult(void **state)
+{
+	static const char *low_order[] = {
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+	};
+	static const uint8_t p_le[32] = {
+		0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+	};
+	uint8_t u[32], v[32], secret[32], shared[32];
+	kt_enc_key k;
+	size_t i, j, accepted = 0;
+	int d;
+
+	(void)state;
+	k.type = KT_ENC_KEY_X25519;
+	for (i = 0; i < sizeof(low_order) / sizeof(low_order[0]); i++) {
+		hexkey(u, low_order[i]);
+		/* each listed u really is of low order: every secret key gives
+		 * the all-zero shared secret (libsodium refuses it) */
+		for (j = 0; j < 4; j++) {
+			randombytes_buf(secret, sizeof(secret));
+			assert_int_equal(crypto_scalarmult(shared, secret, u), -1);
+		}
+		memcpy(k.pk, u, 32);
+		assert_int_equal(kt_enc_key_validate(&k), KT_ERR_BAD_KEY);
+		assert_enc_validators_agree(u);
+		/* the top bit set, and the neighbours */
+		memcpy(v, u, 32);
+		v[31] |= 0x80;
+		assert_enc_validators_agree(v);
+		for (d = -2; d <= 2; d++) {
+			memcpy(v, u, 32);
+			u_add(v, d);
+			v[31] &= 0x7f;
+			assert_enc_validators_agree(v);
+		}
+	}
+	/* every u from p to 2^255 - 1 (u + p for u = 0..18: p and p + 1 are
+	 * the non-canonical forms of the low-order 0 and 1), with and without
+	 * the top bit */
+	memcpy(u, p_le, 32);
+	for (i = 0; i < 19; i++) {
+		assert_enc_validators_agree(u);
+		memcpy(k.pk, u, 32);
+		assert_int_equal(kt_enc_key_validate(&k), KT_ERR_BAD_KEY);
+		memcpy(v, u, 32);
+		v[31] |= 0x80;
+		assert_enc_validators_agree(v);
+		u_add(u, 1);
+	}
+	/* 100,000 random keys: half with the top bit cleared (mostly valid:
+	 * both the curve's and the twist's points are accepted), half as
+	 * drawn (then half have the top bit set) */
+	for (i = 0; i < 100000; i++) {
+		randombytes_buf(u, sizeof(u));
+		if (i % 2 == 0)
+			u[31] &= 0x7f;
+		memcpy(k.pk, u, 32);
+		if (kt_enc_key_validate(&k) == KT_OK)
+			accepted++;
+		assert_enc_validators_agree(u);
+	}
+	/* not a tautology: about 3/4 of them are accepted */
+	assert_true(accepted > 70000 && accepted < 80000);
+}
+
+static void test_device_validate_recipient(void **state)
+{
+	kt_json *j = load_vectors();
+	kt_device d, bad, devs[2];
+	kt_account_value v;
+
+	(void)state;
+	device_from(get(j, "device"), &d, 1);
+	assert_int_equal(kt_device_validate(&d), KT_OK);
+	assert_int_equal(kt_device_validate_recipient(&d), KT_OK);
+	/* A sign key that is the identity: the server's check refuses it, a
+	 * sender's does not look at sign keys beyond their type. */
+	bad = d;
+	memset(bad.sign_pk.pk, 0, 32);
+	bad.sign_pk.pk[0] = 1;
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_KEY);
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_OK);
+	bad.sign_pk.pk[0] = 2; /* y = 2: off the curve */
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_KEY);
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_OK);
+	bad.sign_pk.type = 0x02;
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_ERR_BAD_KEY_TYPE);
+	/* The encryption key is checked in full by both. */
+	bad = d;
+	memset(bad.enc_pk.pk, 0, 32);
+	bad.enc_pk.pk[0] = 1; /* u = 1: order 4 */
+	assert_int_equal(kt_device_validate(&bad), KT_ERR_BAD_KEY);
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_ERR_BAD_KEY);
+	bad.enc_pk.type = 0x02;
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_ERR_BAD_KEY_TYPE);
+	/* and the structure */
+	bad = d;
+	bad.kind = 9;
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_ERR_BAD_TYPE);
+	bad = d;
+	bad.id_len = 0;
+	assert_int_equal(kt_device_validate_recipient(&bad), KT_ERR_BAD_LENGTH);
+
+	/* A value: the order, every enc key; sign keys by type only. */
+	devs[0] = d;
+	devs[1] = d;
+	devs[0].id[0] = 'a';
+	devs[0].id_len = 1;
+	devs[1].id[0] = 'b';
+	devs[1].id_len = 1;
+	kt_account_value_init(&v);
+	v.devices = devs;
+	v.count = 2;
+	assert_int_equal(kt_account_value_validate(&v), KT_OK);
+	assert_int_equal(kt_account_value_validate_recipients(&v), KT_OK);
+	memset(devs[1].sign_pk.pk, 0, 32);
+	assert_int_equal(kt_account_value_validate(&v), KT_ERR_BAD_KEY);
+	assert_int_equal(kt_account_value_validate_recipients(&v), KT_OK);
+	memset(devs[1].enc_pk.pk, 0, 32);
+	assert_int_equal(kt_account_value_validate_recipients(&v), KT_ERR_BAD_KEY);
+	devs[1] = devs[0]; /* duplicate id */
+	assert_int_equal(kt_account_value_validate_recipients(&v), KT_ERR_NONCANONICAL);
+	devs[0].id[0] = 'c'; /* unsorted */
+	assert_int_equal(kt_account_value_validate_recipients(&v), KT_ERR_NONCANONICAL);
+	kt_json_free(j);
+}
+
 static void test_device_validate_and_sig(void **state)
 {
 	kt_json *j = load_vectors();
@@ -2561,6 +2760,8 @@ int main(void)
 		cmocka_unit_test(test_utf8_and_account),
 		cmocka_unit_test(test_sign_key_validation),
 		cmocka_unit_test(test_enc_key_validation),
+		cmocka_unit_test(test_enc_key_list_matches_scalarmult),
+		cmocka_unit_test(test_device_validate_recipient),
 		cmocka_unit_test(test_device_validate_and_sig),
 		cmocka_unit_test(test_encoder_rejects),
 		cmocka_unit_test(test_value_caps),
