@@ -24,20 +24,6 @@ _Static_assert(KT_WITNESS_MODE_STRICT == KT_TRUST_STRICT &&
 		       KT_WITNESS_MODE_BOUNDED_LAG == KT_TRUST_BOUNDED_LAG,
 	       "witness modes");
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static void cfg_defaults(kt_client_config *cfg)
@@ -457,7 +443,7 @@ static int o_endpoint(kt_client_config *cfg, const char *v, char *e, size_t el)
 	int r = kt_client_config_add_endpoint(cfg, v);
 
 	if (r == KT_ERR_INVALID_ARG) {
-		errf(e, el, "'%s' is not an endpoint (host:port)", v);
+		kt_err_format(e, el, "'%s' is not an endpoint (host:port)", v);
 		r = KT_ERR_CONFIG_VALUE;
 	}
 	return r;
@@ -468,7 +454,7 @@ static int o_log_key(kt_client_config *cfg, const char *v, char *e, size_t el)
 	int r = kt_client_config_set_log_key(cfg, v);
 
 	if (r != KT_OK && r != KT_ERR_CONFIG_DUPLICATE && r != KT_ERR_NOMEM)
-		errf(e, el, "bad log verifier key: %s", kt_strerror(r));
+		kt_err_format(e, el, "bad log verifier key: %s", kt_strerror(r));
 	return r;
 }
 
@@ -479,7 +465,7 @@ static int o_origin(kt_client_config *cfg, const char *v, char *e, size_t el)
 	DUP_CHECK(cfg->origin != NULL);
 	r = set_string(&cfg->origin, v, 0);
 	if (r == KT_ERR_INVALID_ARG) {
-		errf(e, el, "'%s' is not an origin", v);
+		kt_err_format(e, el, "'%s' is not an origin", v);
 		r = KT_ERR_CONFIG_VALUE;
 	}
 	return r;
@@ -490,9 +476,9 @@ static int o_vrf(kt_client_config *cfg, const char *v, char *e, size_t el)
 	int r = kt_client_config_set_vrf_key(cfg, v);
 
 	if (r == KT_ERR_CONFIG_VALUE)
-		errf(e, el, "'%s' is not 64 hex digits", v);
+		kt_err_format(e, el, "'%s' is not 64 hex digits", v);
 	else if (r == KT_ERR_BAD_KEY)
-		errf(e, el, "not a valid VRF public key");
+		kt_err_format(e, el, "not a valid VRF public key");
 	return r;
 }
 
@@ -502,7 +488,7 @@ static int o_witness(kt_client_config *cfg, const char *v, char *e, size_t el)
 
 	if (r != KT_OK && r != KT_ERR_CONFIG_DUPLICATE && r != KT_ERR_NOMEM &&
 	    r != KT_ERR_TOO_LARGE)
-		errf(e, el, "bad witness verifier key: %s", kt_strerror(r));
+		kt_err_format(e, el, "bad witness verifier key: %s", kt_strerror(r));
 	return r;
 }
 
@@ -514,11 +500,11 @@ static int o_threshold(kt_client_config *cfg, const char *v, char *e, size_t el)
 	DUP_CHECK(cfg->set_threshold);
 	r = parse_u64(v, strlen(v), &k);
 	if (r != KT_OK) {
-		errf(e, el, "'%s' is not a number", v);
+		kt_err_format(e, el, "'%s' is not a number", v);
 		return r;
 	}
 	if (k > KT_CLIENT_MAX_WITNESSES) {
-		errf(e, el, "witness_threshold %s is over %d", v, KT_CLIENT_MAX_WITNESSES);
+		kt_err_format(e, el, "witness_threshold %s is over %d", v, KT_CLIENT_MAX_WITNESSES);
 		return KT_ERR_CONFIG_RANGE;
 	}
 	return kt_client_config_set_witness_threshold(cfg, (unsigned)k);
@@ -535,7 +521,7 @@ static int o_mode(kt_client_config *cfg, const char *v, char *e, size_t el)
 	} else if (strcmp(v, "bounded-lag") == 0) {
 		mode = KT_WITNESS_MODE_BOUNDED_LAG;
 	} else {
-		errf(e, el, "'%s' is not a witness mode (strict, bounded-lag)", v);
+		kt_err_format(e, el, "'%s' is not a witness mode (strict, bounded-lag)", v);
 		return KT_ERR_CONFIG_VALUE;
 	}
 	r = kt_client_config_set_witness_mode(cfg, mode, lag);
@@ -549,9 +535,9 @@ static int o_duration(const char *v, uint64_t *ms, char *e, size_t el)
 	int r = parse_duration(v, ms);
 
 	if (r == KT_ERR_CONFIG_VALUE)
-		errf(e, el, "'%s' is not a duration (a number with ms, s, m or h: 250ms, 10s, 24h)", v);
+		kt_err_format(e, el, "'%s' is not a duration (a number with ms, s, m or h: 250ms, 10s, 24h)", v);
 	else if (r == KT_ERR_CONFIG_RANGE)
-		errf(e, el, "duration '%s' is too large", v);
+		kt_err_format(e, el, "duration '%s' is too large", v);
 	return r;
 }
 
@@ -565,7 +551,7 @@ static int o_max_lag(kt_client_config *cfg, const char *v, char *e, size_t el)
 	if (r != KT_OK)
 		return r;
 	if (ms == 0) {
-		errf(e, el, "max_lag must be > 0");
+		kt_err_format(e, el, "max_lag must be > 0");
 		return KT_ERR_CONFIG_RANGE;
 	}
 	cfg->trust.max_lag_ms = ms;
@@ -585,7 +571,7 @@ static int o_max_age(kt_client_config *cfg, const char *v, char *e, size_t el)
 		return r;
 	r = kt_client_config_set_max_age(cfg, ms);
 	if (r == KT_ERR_CONFIG_RANGE)
-		errf(e, el, "max_age '%s' out of range (> 0)", v);
+		kt_err_format(e, el, "max_age '%s' out of range (> 0)", v);
 	if (r == KT_OK)
 		snprintf(cfg->num_buf[2], sizeof(cfg->num_buf[2]), "%s", v);
 	return r;
@@ -602,7 +588,7 @@ static int o_deadline(kt_client_config *cfg, const char *v, char *e, size_t el)
 		return r;
 	r = kt_client_config_set_deadline(cfg, ms);
 	if (r == KT_ERR_CONFIG_RANGE)
-		errf(e, el, "deadline '%s' out of range (1ms..1h)", v);
+		kt_err_format(e, el, "deadline '%s' out of range (1ms..1h)", v);
 	if (r == KT_OK)
 		snprintf(cfg->num_buf[3], sizeof(cfg->num_buf[3]), "%s", v);
 	return r;
@@ -615,7 +601,7 @@ static int path_opt(char **dst, const char *v, char *e, size_t el)
 	DUP_CHECK(*dst != NULL);
 	r = set_string(dst, v, 1);
 	if (r == KT_ERR_INVALID_ARG) {
-		errf(e, el, "bad path");
+		kt_err_format(e, el, "bad path");
 		r = KT_ERR_CONFIG_VALUE;
 	}
 	return r;
@@ -650,7 +636,7 @@ static int o_admin_endpoint(kt_client_config *cfg, const char *v, char *e,
 	r = text_ok(v, 255, 0) ? set_string(&cfg->admin_endpoint, v, 0)
 			       : KT_ERR_INVALID_ARG;
 	if (r == KT_ERR_INVALID_ARG) {
-		errf(e, el, "'%s' is not an endpoint (host:port)", v);
+		kt_err_format(e, el, "'%s' is not an endpoint (host:port)", v);
 		r = KT_ERR_CONFIG_VALUE;
 	}
 	return r;
@@ -826,10 +812,10 @@ static int set_row(kt_client_config *cfg, const opt_row *o, const char *value,
 	r = o->set(cfg, value, err, errlen);
 	if (r != KT_OK && (err == NULL || errlen == 0 || err[0] == '\0')) {
 		if (r == KT_ERR_CONFIG_DUPLICATE)
-			errf(err, errlen, "option '%s' set twice%s", o->name,
+			kt_err_format(err, errlen, "option '%s' set twice%s", o->name,
 			     o->kind == T_LIST ? " (same value)" : "");
 		else
-			errf(err, errlen, "option '%s': %s", o->name,
+			kt_err_format(err, errlen, "option '%s': %s", o->name,
 			     kt_strerror(r));
 	}
 	return r;
@@ -846,7 +832,7 @@ int kt_client_config_set(kt_client_config *cfg, const char *name,
 		return KT_ERR_INVALID_ARG;
 	o = opt_find(name);
 	if (o == NULL) {
-		errf(err, errlen, "unknown option '%s'", name);
+		kt_err_format(err, errlen, "unknown option '%s'", name);
 		return KT_ERR_CONFIG_UNKNOWN;
 	}
 	return set_row(cfg, o, value, err, errlen);
@@ -865,12 +851,12 @@ int kt_client_config_override(kt_client_config *cfg, const char *name,
 		return KT_ERR_INVALID_ARG;
 	o = opt_find(name);
 	if (o == NULL) {
-		errf(err, errlen, "unknown option '%s'", name);
+		kt_err_format(err, errlen, "unknown option '%s'", name);
 		return KT_ERR_CONFIG_UNKNOWN;
 	}
 	bit = 1u << (unsigned)(o - opt_table);
 	if ((cfg->overridden & bit) != 0 && o->kind == T_SCALAR) {
-		errf(err, errlen, "option '%s' given twice on the command line",
+		kt_err_format(err, errlen, "option '%s' given twice on the command line",
 		     o->name);
 		return KT_ERR_CONFIG_DUPLICATE;
 	}
@@ -944,7 +930,7 @@ static int parse_line(kt_client_config *cfg, char *line, const char *dir,
 		return KT_OK;
 	eq = strchr(name, '=');
 	if (eq == NULL) {
-		errf(err, errlen, "expected 'name = value'");
+		kt_err_format(err, errlen, "expected 'name = value'");
 		return KT_ERR_CONFIG_SYNTAX;
 	}
 	value = eq + 1;
@@ -954,12 +940,12 @@ static int parse_line(kt_client_config *cfg, char *line, const char *dir,
 	while (is_blank(*value))
 		value++;
 	if (*name == '\0' || *value == '\0') {
-		errf(err, errlen, "expected 'name = value'");
+		kt_err_format(err, errlen, "expected 'name = value'");
 		return KT_ERR_CONFIG_SYNTAX;
 	}
 	o = opt_find(name);
 	if (o == NULL) {
-		errf(err, errlen, "unknown option '%s'", name);
+		kt_err_format(err, errlen, "unknown option '%s'", name);
 		return KT_ERR_CONFIG_UNKNOWN;
 	}
 	if (o->path) {
@@ -988,7 +974,7 @@ int kt_client_config_load_file(kt_client_config *cfg, const char *path,
 		return KT_ERR_INVALID_ARG;
 	r = kt_read_file(path, CFG_MAX_FILE_BYTES, &buf, &len);
 	if (r != KT_OK) {
-		errf(err, errlen, "%s: %s", path,
+		kt_err_format(err, errlen, "%s: %s", path,
 		     r == KT_ERR_TOO_LARGE ? "file over 1 MiB" : strerror(errno));
 		return r == KT_ERR_NOT_FOUND ? KT_ERR_IO : r;
 	}
@@ -1001,13 +987,13 @@ int kt_client_config_load_file(kt_client_config *cfg, const char *path,
 
 		lineno++;
 		if (n > CFG_MAX_LINE) {
-			errf(err, errlen, "%s:%zu: line over %u bytes", path,
+			kt_err_format(err, errlen, "%s:%zu: line over %u bytes", path,
 			     lineno, CFG_MAX_LINE);
 			r = KT_ERR_TOO_LARGE;
 			break;
 		}
 		if (memchr(buf + off, '\0', n) != NULL) {
-			errf(err, errlen, "%s:%zu: NUL byte", path, lineno);
+			kt_err_format(err, errlen, "%s:%zu: NUL byte", path, lineno);
 			r = KT_ERR_CONFIG_SYNTAX;
 			break;
 		}
@@ -1018,7 +1004,7 @@ int kt_client_config_load_file(kt_client_config *cfg, const char *path,
 		detail[0] = '\0';
 		r = parse_line(cfg, line, path, dir_len, detail, sizeof(detail));
 		if (r != KT_OK)
-			errf(err, errlen, "%s:%zu: %s", path, lineno, detail);
+			kt_err_format(err, errlen, "%s:%zu: %s", path, lineno, detail);
 		off += n + (nl != NULL ? 1 : 0);
 	}
 	sodium_memzero(line, sizeof(line));
@@ -1034,35 +1020,35 @@ int kt_client_config_finish(const kt_client_config *cfg, char *err,
 	int r;
 
 	if (cfg->n_endpoints == 0 && cfg->transport == NULL) {
-		errf(err, errlen, "no endpoint configured");
+		kt_err_format(err, errlen, "no endpoint configured");
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	if (!cfg->have_log_key) {
-		errf(err, errlen, "no log_key configured");
+		kt_err_format(err, errlen, "no log_key configured");
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	if (!cfg->have_vrf_key) {
-		errf(err, errlen, "no vrf_key configured");
+		kt_err_format(err, errlen, "no vrf_key configured");
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	if (cfg->origin != NULL && strcmp(cfg->origin, cfg->trust.origin) != 0) {
-		errf(err, errlen, "origin '%s' is not the log key's name '%s'",
+		kt_err_format(err, errlen, "origin '%s' is not the log key's name '%s'",
 		     cfg->origin, cfg->trust.origin);
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	if (cfg->trust.n_witnesses > 0 && !cfg->set_threshold) {
-		errf(err, errlen, "witnesses configured but no witness_threshold");
+		kt_err_format(err, errlen, "witnesses configured but no witness_threshold");
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	if (cfg->trust.witness_threshold > cfg->trust.n_witnesses ||
 	    (cfg->trust.n_witnesses > 0 && cfg->trust.witness_threshold == 0)) {
-		errf(err, errlen, "witness_threshold %zu with %zu witnesses",
+		kt_err_format(err, errlen, "witness_threshold %zu with %zu witnesses",
 		     cfg->trust.witness_threshold, cfg->trust.n_witnesses);
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	r = kt_trust_config_check(&cfg->trust);
 	if (r != KT_OK)
-		errf(err, errlen, "trust configuration rejected: %s",
+		kt_err_format(err, errlen, "trust configuration rejected: %s",
 		     kt_strerror(r));
 	return r;
 }

@@ -1,7 +1,9 @@
 /* kt_err.c — descriptions of the error codes in kt_err.h. */
 #include "kt_err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct err_row {
 	int code;
@@ -150,4 +152,15 @@ const char *kt_errname(int code)
 	const struct err_row *row = err_find(code);
 
 	return row != NULL ? row->name : "KT_ERR_UNKNOWN";
+}
+
+void kt_err_format(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

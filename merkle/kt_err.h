@@ -10,6 +10,8 @@
 #ifndef KT_ERR_H
 #define KT_ERR_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -167,6 +169,13 @@ const char *kt_strerror(int code);
 /* Returns the symbolic name of code ("KT_ERR_TRUNCATED"), or "KT_ERR_UNKNOWN".
  * Static storage; thread safe.  Used in machine-readable evidence. */
 const char *kt_errname(int code);
+
+/* Writes a printf-style one-line reason into the caller's buffer err of
+ * errlen bytes (always NUL-terminated, cut if too long).  err may be NULL
+ * or errlen 0: then nothing is written.  Thread safe.  The one helper behind
+ * every "err, errlen" out-parameter of server/ and client/. */
+void kt_err_format(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #ifdef __cplusplus
 }

@@ -35,20 +35,6 @@
 #define ADMIN_HEX_LEN (2 * KT_ADMIN_TOKEN_BYTES)
 #define PATH_BYTES 4096
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void kt_node_keys_wipe(kt_node_keys *k)
 {
 	if (k != NULL)
@@ -69,26 +55,26 @@ static int read_key_file(const char *what, const char *path, char *buf,
 	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		errf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		kt_err_format(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return KT_ERR_KEYS;
 	}
 	if (fstat(fd, &sb) != 0) {
-		errf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		kt_err_format(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		errf(err, errlen, "%s %s: not a regular file", what, path);
+		kt_err_format(err, errlen, "%s %s: not a regular file", what, path);
 		goto out;
 	}
 	if ((sb.st_mode & 077) != 0) {
-		errf(err, errlen,
+		kt_err_format(err, errlen,
 		     "%s %s: mode %04o lets group or others access a secret "
 		     "key; run chmod 600 on it",
 		     what, path, (unsigned)(sb.st_mode & 07777));
 		goto out;
 	}
 	if (sb.st_size < 0 || (uint64_t)sb.st_size >= cap) {
-		errf(err, errlen, "%s %s: larger than %zu bytes", what, path,
+		kt_err_format(err, errlen, "%s %s: larger than %zu bytes", what, path,
 		     cap - 1);
 		goto out;
 	}
@@ -98,7 +84,7 @@ static int read_key_file(const char *what, const char *path, char *buf,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			errf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+			kt_err_format(err, errlen, "%s %s: %s", what, path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -109,7 +95,7 @@ static int read_key_file(const char *what, const char *path, char *buf,
 		got--;
 	buf[got] = '\0';
 	if (memchr(buf, '\n', got) != NULL || memchr(buf, '\0', got) != NULL) {
-		errf(err, errlen, "%s %s: must be exactly one line", what, path);
+		kt_err_format(err, errlen, "%s %s: must be exactly one line", what, path);
 		goto out;
 	}
 	*len = got;
@@ -131,7 +117,7 @@ static int write_key_file(const char *path, const char *data, size_t len,
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
 	if (fd < 0) {
-		errf(err, errlen, "%s: %s%s", path, strerror(errno),
+		kt_err_format(err, errlen, "%s: %s%s", path, strerror(errno),
 		     errno == EEXIST ? " (refusing to overwrite a key file)" : "");
 		return KT_ERR_KEYS;
 	}
@@ -154,7 +140,7 @@ static int write_key_file(const char *path, const char *data, size_t len,
 	}
 	return KT_OK;
 fail:
-	errf(err, errlen, "%s: %s", path, strerror(errno));
+	kt_err_format(err, errlen, "%s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	unlink(path);
@@ -231,18 +217,18 @@ static int load_log_key(const char *path, const char *origin, kt_node_keys *k,
 	r = kt_note_signer_parse(&k->log_signer, buf, len);
 	sodium_memzero(buf, sizeof(buf));
 	if (r != KT_OK) {
-		errf(err, errlen, "log_key_file %s: not a signer key string "
+		kt_err_format(err, errlen, "log_key_file %s: not a signer key string "
 		     "PRIVATE+KEY+<origin>+<hash>+<key> (%s)", path, kt_strerror(r));
 		return KT_ERR_KEYS;
 	}
 	if (k->log_signer.pub.type != KT_NOTE_KEY_ED25519) {
-		errf(err, errlen, "log_key_file %s: key type %u, want 1 (Ed25519)",
+		kt_err_format(err, errlen, "log_key_file %s: key type %u, want 1 (Ed25519)",
 		     path, (unsigned)k->log_signer.pub.type);
 		return KT_ERR_KEYS;
 	}
 	/* public names: strcmp is fine */
 	if (strcmp(k->log_signer.pub.name, origin) != 0) {
-		errf(err, errlen, "log_key_file %s: the key is named '%s' but the "
+		kt_err_format(err, errlen, "log_key_file %s: the key is named '%s' but the "
 		     "origin is '%s'; they must be equal", path,
 		     k->log_signer.pub.name, origin);
 		return KT_ERR_KEYS;
@@ -268,7 +254,7 @@ static int load_vrf_key(const char *path, kt_node_keys *k, char *err,
 		r = kt_vrf_keypair_from_seed(k->vrf_pk, k->vrf_sk, seed);
 	sodium_memzero(seed, sizeof(seed));
 	if (r != KT_OK) {
-		errf(err, errlen, "vrf_key_file %s: not one line "
+		kt_err_format(err, errlen, "vrf_key_file %s: not one line "
 		     VRF_PREFIX "<base64 of a 32-byte seed>", path);
 		return KT_ERR_KEYS;
 	}
@@ -289,7 +275,7 @@ static int load_admin_token(const char *path, kt_node_keys *k, char *err,
 	r = admin_token_parse(buf, len, k->admin_token);
 	sodium_memzero(buf, sizeof(buf));
 	if (r != KT_OK) {
-		errf(err, errlen, "admin_token_file %s: not one line of %d hex "
+		kt_err_format(err, errlen, "admin_token_file %s: not one line of %d hex "
 		     "digits", path, ADMIN_HEX_LEN);
 		return KT_ERR_KEYS;
 	}
@@ -329,7 +315,7 @@ static int load_registrars(const kt_config *cfg, kt_node_keys *k, char *err,
 		if (r == KT_OK)
 			r = add_registrar(k, v.pk);
 		if (r != KT_OK) {
-			errf(err, errlen, "registrar '%s': %s (want an Ed25519 "
+			kt_err_format(err, errlen, "registrar '%s': %s (want an Ed25519 "
 			     "verifier key name+hash+base64, type 1)", s,
 			     kt_strerror(r));
 			return KT_ERR_KEYS;
@@ -345,7 +331,7 @@ static int load_witnesses(const kt_config *cfg, kt_node_keys *k, char *err,
 	int r;
 
 	if (cfg->witness.n > KT_NODE_MAX_WITNESSES) {
-		errf(err, errlen, "witness: more than %d keys", KT_NODE_MAX_WITNESSES);
+		kt_err_format(err, errlen, "witness: more than %d keys", KT_NODE_MAX_WITNESSES);
 		return KT_ERR_KEYS;
 	}
 	for (i = 0; i < cfg->witness.n; i++) {
@@ -356,7 +342,7 @@ static int load_witnesses(const kt_config *cfg, kt_node_keys *k, char *err,
 		if (r == KT_OK && v->type != KT_NOTE_KEY_COSIG_V1)
 			r = KT_ERR_BAD_KEY_TYPE;
 		if (r != KT_OK) {
-			errf(err, errlen, "witness '%s': %s (want a cosignature/v1 "
+			kt_err_format(err, errlen, "witness '%s': %s (want a cosignature/v1 "
 			     "verifier key name+hash+base64, type 4)", s,
 			     kt_strerror(r));
 			return KT_ERR_KEYS;
@@ -384,14 +370,14 @@ static int gen_signer(const char *path, const char *name, uint8_t type,
 	r = kt_note_signer_from_seed(out, name, strlen(name), type, seed);
 	sodium_memzero(seed, sizeof(seed));
 	if (r != KT_OK) {
-		errf(err, errlen, "key name '%s': %s (no '+', blanks or control "
+		kt_err_format(err, errlen, "key name '%s': %s (no '+', blanks or control "
 		     "characters; at most %d bytes)", name, kt_strerror(r),
 		     KT_NOTE_MAX_NAME);
 		return KT_ERR_KEYS;
 	}
 	r = kt_note_signer_format(out, &s, &slen);
 	if (r != KT_OK) {
-		errf(err, errlen, "%s: %s", path, kt_strerror(r));
+		kt_err_format(err, errlen, "%s: %s", path, kt_strerror(r));
 		return KT_ERR_KEYS;
 	}
 	s[slen] = '\n'; /* replaces the NUL; written with its length */
@@ -400,7 +386,7 @@ static int gen_signer(const char *path, const char *name, uint8_t type,
 	free(s);
 	if (r == KT_OK && pub != NULL &&
 	    kt_note_verifier_format(&out->pub, pub, &plen) != KT_OK) {
-		errf(err, errlen, "%s: cannot format the verifier key", path);
+		kt_err_format(err, errlen, "%s: cannot format the verifier key", path);
 		r = KT_ERR_KEYS;
 	}
 	return r;
@@ -424,7 +410,7 @@ static int gen_vrf(const char *path, uint8_t pk[KT_VRF_PUBLICKEY_BYTES],
 		r = write_key_file(path, line, VRF_PREFIX_LEN + SEED_B64_LEN + 1,
 				   err, errlen);
 	else
-		errf(err, errlen, "%s: %s", path, kt_strerror(r));
+		kt_err_format(err, errlen, "%s: %s", path, kt_strerror(r));
 	sodium_memzero(seed, sizeof(seed));
 	sodium_memzero(sk, sizeof(sk));
 	sodium_memzero(line, sizeof(line));
@@ -456,13 +442,13 @@ int kt_keygen(const char *kind, const char *name, const char *out_path,
 	uint8_t type;
 	int r;
 
-	errf(err, errlen, "%s", "");
+	kt_err_format(err, errlen, "%s", "");
 	if (kind == NULL || out_path == NULL) {
-		errf(err, errlen, "keygen: a kind and an output file are needed");
+		kt_err_format(err, errlen, "keygen: a kind and an output file are needed");
 		return KT_ERR_INVALID_ARG;
 	}
 	if (sodium_init() < 0) {
-		errf(err, errlen, "keygen: libsodium failed to initialise");
+		kt_err_format(err, errlen, "keygen: libsodium failed to initialise");
 		return KT_ERR_INTERNAL;
 	}
 	if (strcmp(kind, "vrf") == 0) {
@@ -481,12 +467,12 @@ int kt_keygen(const char *kind, const char *name, const char *out_path,
 	else if (strcmp(kind, "witness") == 0)
 		type = KT_NOTE_KEY_COSIG_V1;
 	else {
-		errf(err, errlen, "keygen: unknown kind '%s' (log, vrf, registrar, "
+		kt_err_format(err, errlen, "keygen: unknown kind '%s' (log, vrf, registrar, "
 		     "witness, admin)", kind);
 		return KT_ERR_INVALID_ARG;
 	}
 	if (name == NULL || name[0] == '\0') {
-		errf(err, errlen, "keygen %s: a key name is needed%s", kind,
+		kt_err_format(err, errlen, "keygen %s: a key name is needed%s", kind,
 		     strcmp(kind, "log") == 0 ? " (the log's origin)" : "");
 		return KT_ERR_INVALID_ARG;
 	}
@@ -507,7 +493,7 @@ static int join(char out[PATH_BYTES], const char *dir, const char *name,
 	int n = snprintf(out, PATH_BYTES, "%s/%s", dir, name);
 
 	if (n < 0 || n >= PATH_BYTES) {
-		errf(err, errlen, "data_dir %s: path too long", dir);
+		kt_err_format(err, errlen, "data_dir %s: path too long", dir);
 		return KT_ERR_KEYS;
 	}
 	return KT_OK;
@@ -519,7 +505,7 @@ static int key_path(char out[PATH_BYTES], const char *configured,
 {
 	if (configured != NULL) {
 		if (strlen(configured) >= PATH_BYTES) {
-			errf(err, errlen, "%s: path too long", configured);
+			kt_err_format(err, errlen, "%s: path too long", configured);
 			return KT_ERR_KEYS;
 		}
 		strcpy(out, configured);
@@ -532,7 +518,7 @@ static int ensure_dir(const char *dir, char *err, size_t errlen)
 {
 	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
 		return KT_OK;
-	errf(err, errlen, "data_dir %s: %s", dir, strerror(errno));
+	kt_err_format(err, errlen, "data_dir %s: %s", dir, strerror(errno));
 	return KT_ERR_KEYS;
 }
 
@@ -588,7 +574,7 @@ static int dev_registrar(const char *dir, kt_node_keys *k, char *err,
 		r = add_registrar(k, sg.pub.pk);
 	kt_note_signer_wipe(&sg);
 	if (r != KT_OK) {
-		errf(err, errlen, "registrar key %s: %s", path, kt_strerror(r));
+		kt_err_format(err, errlen, "registrar key %s: %s", path, kt_strerror(r));
 		return KT_ERR_KEYS;
 	}
 	return KT_OK;
@@ -603,11 +589,11 @@ int kt_node_keys_load(const kt_config *cfg, kt_node_keys *out, char *err,
 
 	memset(out, 0, sizeof(*out));
 	admin_path[0] = '\0';
-	errf(err, errlen, "%s", "");
+	kt_err_format(err, errlen, "%s", "");
 	if (cfg == NULL)
 		return KT_ERR_INVALID_ARG;
 	if (sodium_init() < 0) {
-		errf(err, errlen, "keys: libsodium failed to initialise");
+		kt_err_format(err, errlen, "keys: libsodium failed to initialise");
 		return KT_ERR_INTERNAL;
 	}
 	dir = kt_node_data_dir(cfg);
@@ -615,7 +601,7 @@ int kt_node_keys_load(const kt_config *cfg, kt_node_keys *out, char *err,
 	if (dir == NULL || origin == NULL ||
 	    (!cfg->dev_mode && (cfg->log_key_file == NULL ||
 				cfg->vrf_key_file == NULL))) {
-		errf(err, errlen, "keys: data_dir, origin, log_key_file and "
+		kt_err_format(err, errlen, "keys: data_dir, origin, log_key_file and "
 		     "vrf_key_file are required (or run ktd --dev)");
 		return KT_ERR_KEYS;
 	}

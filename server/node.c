@@ -47,20 +47,6 @@ struct kt_node {
 	pthread_t prune_thread;
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 const char *kt_node_data_dir(const kt_config *cfg)
 {
 	if (cfg->data_dir != NULL)
@@ -258,7 +244,7 @@ static int open_storage(kt_node *n, const char *dir, char *err, size_t errlen)
 	int r;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		errf(err, errlen, "data_dir %s: %s", dir, strerror(errno));
+		kt_err_format(err, errlen, "data_dir %s: %s", dir, strerror(errno));
 		return KT_ERR_IO;
 	}
 	kt_storage_options_init(&o);
@@ -268,7 +254,7 @@ static int open_storage(kt_node *n, const char *dir, char *err, size_t errlen)
 	o.log_ctx = n;
 	r = kt_storage_open(dir, &o, &n->st);
 	if (r != KT_OK)
-		errf(err, errlen, "data_dir %s: cannot open the database: %s", dir,
+		kt_err_format(err, errlen, "data_dir %s: cannot open the database: %s", dir,
 		     kt_strerror(r));
 	return r;
 }
@@ -286,10 +272,10 @@ static int open_apply(kt_node *n, char *err, size_t errlen)
 	ap.max_devices = (size_t)n->cfg->max_devices;
 	r = kt_apply_open(&ap, &n->apply);
 	if (r == KT_ERR_CHECKPOINT_ORIGIN)
-		errf(err, errlen, "the database holds a log of another origin "
+		kt_err_format(err, errlen, "the database holds a log of another origin "
 		     "than '%s'", ap.origin);
 	else if (r != KT_OK)
-		errf(err, errlen, "cannot load the log state: %s", kt_strerror(r));
+		kt_err_format(err, errlen, "cannot load the log state: %s", kt_strerror(r));
 	return r;
 }
 
@@ -328,12 +314,12 @@ static int start_sequencer(kt_node *n, char *err, size_t errlen)
 	sp.applied_arg = n;
 	r = kt_seq_local_start(&sp, &n->seq);
 	if (r != KT_OK) {
-		errf(err, errlen, "cannot start the sequencer: %s", kt_strerror(r));
+		kt_err_format(err, errlen, "cannot start the sequencer: %s", kt_strerror(r));
 		return r;
 	}
 	r = wait_first_checkpoint(n);
 	if (r != KT_OK)
-		errf(err, errlen, "no first checkpoint: %s", kt_strerror(r));
+		kt_err_format(err, errlen, "no first checkpoint: %s", kt_strerror(r));
 	return r;
 }
 
@@ -363,16 +349,16 @@ int kt_node_open(const kt_config *cfg, kt_node **out, char *err, size_t errlen)
 	int r;
 
 	*out = NULL;
-	errf(err, errlen, "%s", "");
+	kt_err_format(err, errlen, "%s", "");
 	if (cfg == NULL)
 		return KT_ERR_INVALID_ARG;
 	if (sodium_init() < 0) {
-		errf(err, errlen, "libsodium failed to initialise");
+		kt_err_format(err, errlen, "libsodium failed to initialise");
 		return KT_ERR_INTERNAL;
 	}
 	dir = kt_node_data_dir(cfg);
 	if (dir == NULL) {
-		errf(err, errlen, "data_dir is required (or run ktd --dev)");
+		kt_err_format(err, errlen, "data_dir is required (or run ktd --dev)");
 		return KT_ERR_CONFIG_INVALID;
 	}
 	n = calloc(1, sizeof(*n));
@@ -395,7 +381,7 @@ int kt_node_open(const kt_config *cfg, kt_node **out, char *err, size_t errlen)
 	if (r == KT_OK) {
 		r = prune_start(n);
 		if (r != KT_OK)
-			errf(err, errlen, "cannot start the pruning thread");
+			kt_err_format(err, errlen, "cannot start the pruning thread");
 	}
 	if (r != KT_OK) {
 		kt_node_close(n);
