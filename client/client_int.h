@@ -164,7 +164,7 @@ KT_MUST_CHECK int kt_client_state_put(kt_client_state *s, const uint8_t *account
 				      int value_known,
 				      const kt_account_value *value);
 
-/* The state file encoding (docs/protocol/libkeytrail.md).  *out heap. */
+/* The state file encoding (docs/PROTOCOL.md §7).  *out heap. */
 KT_MUST_CHECK int kt_client_state_encode(const kt_client_state *s,
 					 uint8_t **out, size_t *out_len);
 
@@ -294,7 +294,7 @@ struct kt_device_keys {
 KT_MUST_CHECK int kt_client_spec_to_device(const kt_device_spec *spec,
 					   kt_device *out);
 
-/* The device key file encoding (docs/protocol/libkeytrail.md). */
+/* The device key file encoding (docs/PROTOCOL.md §7). */
 KT_MUST_CHECK int kt_device_keys_encode(const kt_device_keys *k, uint8_t **out,
 					size_t *out_len);
 KT_MUST_CHECK int kt_device_keys_decode(kt_device_keys *k, const uint8_t *p,

@@ -5,7 +5,7 @@
  * A sender looks an account up and seals a message to its devices; an
  * owner monitors the history of its account and changes its device list;
  * every answer of the directory is verified before anything is returned
- * (docs/SECURITY.md §4, docs/protocol/client.md).  The library talks gRPC
+ * (docs/SECURITY.md §4, docs/PROTOCOL.md §6).  The library talks gRPC
  * to one or more ktd nodes and keeps its trust state (the last checkpoint it
  * verified, per monitored account the last version it checked) in one
  * file, written atomically and never rolled back.
@@ -293,7 +293,7 @@ void kt_client_last_status(const kt_client *c, int *code,
 			   const char **details);
 
 /* The evidence of the last failed verification on c as one JSON object
- * (docs/protocol/client.md §6).  On KT_OK *json is a heap NUL-terminated
+ * (docs/PROTOCOL.md §6.6).  On KT_OK *json is a heap NUL-terminated
  * string the caller free()s; KT_ERR_NOT_FOUND if the last call did not
  * fail a verification; KT_ERR_NOMEM. */
 KT_MUST_CHECK int kt_client_evidence_json(const kt_client *c, char **json);
@@ -383,7 +383,7 @@ KT_MUST_CHECK int kt_device_keys_generate(const uint8_t *id, size_t id_len,
 void kt_device_keys_free(kt_device_keys *k);
 
 /* Writes k to a NEW file at path (NUL-terminated), created with O_EXCL and
- * mode 0600, fsync'd (docs/protocol/libkeytrail.md "device key file").
+ * mode 0600, fsync'd (docs/PROTOCOL.md §7 "device key file").
  * KT_ERR_IO (exists, cannot write; a partial file is removed). */
 KT_MUST_CHECK int kt_device_keys_save(const kt_device_keys *k, const char *path);
 

@@ -1,6 +1,6 @@
 /*
  * kt_evidence.c — evidence records of failed verifications, and their JSON
- * form (docs/protocol/client.md §6).
+ * form (docs/PROTOCOL.md §6.6).
  */
 #include <stdlib.h>
 #include <string.h>

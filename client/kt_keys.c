@@ -1,6 +1,6 @@
 /*
  * kt_keys.c — device keys (generation, key files, sealed boxes) and
- * registrar tokens.  Key file encoding: docs/protocol/libkeytrail.md §2.
+ * registrar tokens.  Key file encoding: docs/PROTOCOL.md §7.2.
  */
 #include <stdlib.h>
 #include <string.h>

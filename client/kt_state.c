@@ -1,7 +1,7 @@
 /*
  * kt_state.c — the client state file: the trust state (kt_verify.h) plus,
  * per monitored account, the last version checked.  Encoding in
- * docs/protocol/libkeytrail.md §1.
+ * docs/PROTOCOL.md §7.1.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * kt_verify.c — trust configuration and state, and the verifiers of heads,
- * lookups and histories (kt_verify.h; docs/protocol/client.md).
+ * lookups and histories (kt_verify.h; docs/PROTOCOL.md §6).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #define STATE_MAX_BYTES \
 	(1 + STATE_DOMAIN_LEN + 2 * (8 + KT_HASH_BYTES + 8 + 4 + KT_VERIFY_MAX_NOTE_BYTES))
 
-/* Stable check names (docs/protocol/client.md §6). */
+/* Stable check names (docs/PROTOCOL.md §6.6). */
 #define CHK_ARGS "arguments"
 #define CHK_CONFIG "config"
 #define CHK_STATE "trust_state"

@@ -9,7 +9,7 @@
  * there is exactly one verifier.
  *
  * What is checked, in which order, and the evidence JSON format are written
- * down in docs/protocol/client.md.  In short:
+ * down in docs/PROTOCOL.md §6.  In short:
  *
  *   kt_verify_head     a ReadHead: log signature and origin, size, witness
  *                      policy (strict k-of-n or bounded lag), no rollback or
@@ -108,7 +108,7 @@ typedef struct kt_trust_config {
 	/* k: 1..n_witnesses.  0 is allowed only with n_witnesses == 0 and
 	 * means "no witness policy": every log-signed checkpoint counts as
 	 * cosigned (development setups without witnesses; never in
-	 * production — docs/protocol/client.md). */
+	 * production — docs/PROTOCOL.md §6). */
 	size_t witness_threshold;
 	int mode;                                    /* KT_TRUST_STRICT / _BOUNDED_LAG */
 	uint64_t max_lag_ms;   /* BOUNDED_LAG: now - (last cosigned checkpoint's
@@ -176,7 +176,7 @@ void kt_trust_state_free(kt_trust_state *s);
 KT_MUST_CHECK int kt_trust_state_copy(kt_trust_state *dst,
 				      const kt_trust_state *src);
 
-/* Fixed encoding for the caller's state file (docs/protocol/client.md):
+/* Fixed encoding for the caller's state file (docs/PROTOCOL.md §6):
  * vec8 "keytrail/v1/trust-state" || verified || cosigned, each
  * u64 size || root[32] || u64 timestamp_ms || vec32 note.  On KT_OK *out is
  * heap (caller free()s).  KT_ERR_INVALID_ARG for a state that breaks its
@@ -213,7 +213,7 @@ typedef struct kt_evidence_checkpoint {
 } kt_evidence_checkpoint;
 
 /* One named item: a number, a byte string, or a list of byte strings (a
- * proof).  name is a static string from docs/protocol/client.md. */
+ * proof).  name is a static string from docs/PROTOCOL.md §6. */
 #define KT_EVIDENCE_U64 1
 #define KT_EVIDENCE_BYTES 2
 #define KT_EVIDENCE_LIST 3
@@ -255,7 +255,7 @@ void kt_evidence_free(kt_evidence *ev);
 const kt_evidence_field *kt_evidence_get(const kt_evidence *ev,
 					 const char *name);
 
-/* Writes ev as one JSON object (docs/protocol/client.md: stable field
+/* Writes ev as one JSON object (docs/PROTOCOL.md §6: stable field
  * names, bytes as lowercase hex, notes as JSON strings).  On KT_OK *out is a
  * heap NUL-terminated string the caller free()s; KT_ERR_NOMEM or
  * KT_ERR_INVALID_ARG (*out NULL). */
@@ -291,7 +291,7 @@ void kt_verified_head_free(kt_verified_head *h);
 /*
  * Verifies a read head against the trust configuration and the caller's
  * trust state at time now_ms (ms since the Unix epoch).  Checks, in order
- * (first failure wins; docs/protocol/client.md §2):
+ * (first failure wins; docs/PROTOCOL.md §6.2):
  *   1 the note opens with the log key, its body is a checkpoint, of cfg's
  *     origin                       CHECKPOINT_SIG, CHECKPOINT_ORIGIN
  *   2 its size equals rh->tree_size; size > 0   SIZE_MISMATCH, EMPTY_LOG
@@ -468,7 +468,7 @@ void kt_history_report_free(kt_history_report *rep);
  * versions checked->version + 1, + 2, ... against a verified head and the
  * account's leaf proven at that head (current, from kt_verify_leaf or
  * kt_verify_lookup, present, at the same head).  For each version v
- * (docs/protocol/client.md §4): the entry decodes as an update entry
+ * (docs/PROTOCOL.md §6.4): the entry decodes as an update entry
  * (ENTRY_MALFORMED) for current's index with leaf.log_index == log_index,
  * log indices increasing and < head->size (ENTRY_MISMATCH), leaf.version ==
  * v (VERSION_GAP), its inclusion at log_index (ENTRY_INCLUSION), history_v

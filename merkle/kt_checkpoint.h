@@ -7,7 +7,7 @@
  *     <base64 of the 32-byte RFC 6962 root hash>\n
  *     [<extension line>\n]...        (each non-empty; opaque)
  *
- * Parsing is strict (docs/protocol/note.md): exactly these lines, each
+ * Parsing is strict (docs/PROTOCOL.md §5): exactly these lines, each
  * ending in '\n'; a canonical size and canonical padded base64; UTF-8 and
  * no control characters.  The body is then signed as a note (kt_note.h)
  * and cosigned by witnesses (kt_cosig.h).

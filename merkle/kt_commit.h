@@ -2,7 +2,7 @@
  * kt_commit.h — commitments, the map leaf digest, the per-account history
  * chain, and the check of a log entry against a map leaf.
  *
- * Byte layouts: docs/protocol/types.md.
+ * Byte layouts: docs/PROTOCOL.md §1.
  *
  * THREAD SAFETY: every function is pure and thread safe.
  */

@@ -19,7 +19,7 @@
  * the path, plus at most one per level for the one right-edge subtree that
  * is not complete).  No function allocates except kt_log_memstore_*.
  *
- * Layout documented in docs/protocol/log.md.
+ * Layout documented in docs/PROTOCOL.md §2.
  */
 #ifndef KT_LOG_H
 #define KT_LOG_H

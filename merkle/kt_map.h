@@ -18,7 +18,7 @@
  * the newest record whose version is <= at.
  *
  * Proofs, node encodings and the verifier's rejection rules are written down
- * byte by byte in docs/protocol/map.md.
+ * byte by byte in docs/PROTOCOL.md §3.
  *
  * THREAD SAFETY: the functions below keep no state of their own.  Reads
  * (kt_map_root, kt_map_lookup, kt_map_prove) may run concurrently if the
@@ -197,7 +197,7 @@ KT_MUST_CHECK int kt_map_prove(const kt_map_store *store, uint64_t at,
  *   KT_ERR_MAP_DEPTH        depth > 256, or an absence proof at depth 256
  *   KT_ERR_NONCANONICAL     bitmap padding bits set, a present sibling of
  *                           32 zero bytes
- *   KT_ERR_MAP_BAD_PROOF    a shape no tree produces (see map.md)
+ *   KT_ERR_MAP_BAD_PROOF    a shape no tree produces (see docs/PROTOCOL.md §3)
  *   KT_ERR_MAP_ROOT_MISMATCH  the proof computes another root
  * Pure; thread safe. */
 KT_MUST_CHECK int kt_map_verify(const uint8_t root[KT_HASH_BYTES],

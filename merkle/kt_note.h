@@ -22,7 +22,7 @@
  * signer key string   = "PRIVATE+KEY+" name "+" hex key hash "+"
  *                       base64(type || 32-byte Ed25519 seed)
  *
- * Byte-level format and every rejection rule: docs/protocol/note.md.
+ * Byte-level format and every rejection rule: docs/PROTOCOL.md §5.
  *
  * Randomness is the caller's: keys are made from a 32-byte seed that the
  * caller draws (e.g. libsodium's randombytes_buf) outside merkle/.

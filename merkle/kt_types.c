@@ -1,6 +1,6 @@
 /* kt_types.c — fixed encodings of keys, devices, values, provenance,
  * update operations, signed messages, map leaves and log entries.
- * Byte layouts: docs/protocol/types.md. */
+ * Byte layouts: docs/PROTOCOL.md §1. */
 #include "kt_types.h"
 
 #include <stdlib.h>

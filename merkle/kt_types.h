@@ -3,7 +3,7 @@
  *
  * Keys, devices, account values, provenance, update operations and the
  * messages that devices and registrars sign, map leaves and log entries.
- * Every byte is written down in docs/protocol/types.md; the vectors in
+ * Every byte is written down in docs/PROTOCOL.md §1; the vectors in
  * tests/vectors/keytrail/encodings.json pin the encodings.
  *
  * Conventions of this header:

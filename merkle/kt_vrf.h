@@ -4,7 +4,7 @@
  * The directory maps an account identifier (alpha) to its map index with this
  * VRF: only the holder of the VRF secret key can compute the index, anyone
  * with the public key can check it, and the output is unique for a public
- * key and alpha.  The byte-level definition is docs/protocol/vrf.md.
+ * key and alpha.  The byte-level definition is docs/PROTOCOL.md §4.
  *
  * Keys are Ed25519-shaped: a 32-byte seed is hashed with SHA-512 and the
  * first half clamped to give the secret scalar x; the public key is x*B.
@@ -59,7 +59,7 @@ KT_MUST_CHECK int kt_vrf_prove(uint8_t proof[KT_VRF_PROOF_BYTES],
  *   KT_OK                     valid; beta set
  *   KT_ERR_VRF_BAD_POINT      pk or Gamma is not a canonical encoding of a
  *                             curve point, or is of small order (pk: RFC 9381
- *                             ECVRF_validate_key; Gamma: see vrf.md)
+ *                             ECVRF_validate_key; Gamma: see docs/PROTOCOL.md §4)
  *   KT_ERR_VRF_BAD_SCALAR     s >= L
  *   KT_ERR_VRF_HASH_TO_CURVE  encode_to_curve failed (probability ~2^-256)
  *   KT_ERR_VRF_BAD_PROOF      the challenge does not match

@@ -1,6 +1,6 @@
 /*
  * apply.c — the deterministic apply path of ktd (see apply.h) and the
- * encoding of a batch (docs/protocol/storage.md, "Batch").
+ * encoding of a batch (docs/PROTOCOL.md §9, "Batch").
  *
  * One batch, in order:
  *   1. skip it if its applied index is not above the stored one;
@@ -41,10 +41,10 @@
 
 /* The apply path's own metadata key in the meta column family: the
  * number of accounts (u64), kept with every batch that creates one.
- * Documented in docs/protocol/storage.md ("Apply path records"). */
+ * Documented in docs/PROTOCOL.md §9 ("Apply path records"). */
 #define META_ACCOUNTS_KEY "accounts"
 
-/* Batch encoding (docs/protocol/storage.md). */
+/* Batch encoding (docs/PROTOCOL.md §9). */
 #define BATCH_FORMAT 0x01
 #define BATCH_KIND_CHANGES 0x01
 #define BATCH_KIND_HEARTBEAT 0x02

@@ -11,7 +11,7 @@
  * A batch is what the sequencer orders: the local sequencer hands it to
  * kt_apply_batch directly; the Raft sequencer (later) replicates its
  * encoding (kt_batch_encode) as one Raft log entry and every replica applies
- * it.  Its encoding is documented in docs/protocol/storage.md ("batch").
+ * it.  Its encoding is documented in docs/PROTOCOL.md §9 ("batch").
  *
  * Validation that needs no state (sizes, encodings, key validity, device
  * signature against the device key read at expected_version, registrar token)
@@ -91,7 +91,7 @@ typedef struct kt_batch {
  * struct itself is the caller's). */
 void kt_batch_free(kt_batch *b);
 
-/* Encodes / strictly decodes a batch (docs/protocol/storage.md, "Batch
+/* Encodes / strictly decodes a batch (docs/PROTOCOL.md §9, "Batch
  * encoding").  Encode: on KT_OK *out (heap, caller free()s; it holds the
  * openings: wipe it when it is no longer needed) of *out_len bytes; a
  * heartbeat with changes, count over KT_BATCH_MAX_CHANGES, an empty change
@@ -155,7 +155,7 @@ void kt_apply_free(kt_apply *a);
  * refused change gets its code in its result (KT_ERR_VERSION_MISMATCH,
  * KT_ERR_NO_ACCOUNT, KT_ERR_DEVICE_EXISTS, KT_ERR_NOT_FOUND,
  * KT_ERR_NOOP_CHANGE, KT_ERR_TOO_LARGE, KT_ERR_INVALID_ARG, a provenance
- * decoding error: docs/protocol/storage.md "Applying a batch") and the
+ * decoding error: docs/PROTOCOL.md §9 "Applying a batch") and the
  * call still returns KT_OK.  On a storage error (or KT_ERR_NOMEM,
  * KT_ERR_INTERNAL) nothing is written, the in-memory state is unchanged
  * and the error is returned (every result then carries it too).

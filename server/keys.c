@@ -3,7 +3,7 @@
  * others can read), parsing the configured registrar and witness keys,
  * generating key files (`ktd keygen`, and dev mode's first start).
  *
- * File formats (docs/OPERATIONS.md "Keys", docs/protocol/storage.md):
+ * File formats (docs/OPERATIONS.md "Keys", docs/PROTOCOL.md §9):
  *   log key     one line: the C2SP signer key string
  *               "PRIVATE+KEY+<origin>+<8 hex key hash>+<base64(0x01||seed)>";
  *               its name must equal the configured origin

@@ -1,6 +1,6 @@
 /*
  * storage.c — ktd's RocksDB storage (see storage.h and
- * docs/protocol/storage.md).
+ * docs/PROTOCOL.md §9).
  *
  * Read-your-writes: a batch buffers its writes in an in-memory overlay (an
  * open-addressing hash table keyed by (column family, key)) plus, for map

@@ -5,7 +5,7 @@
  * adapters the apply and read paths hand to merkle/kt_log.h and
  * merkle/kt_map.h.
  *
- * Every key and value layout is written down in docs/protocol/storage.md
+ * Every key and value layout is written down in docs/PROTOCOL.md §9
  * (on-disk format KT_STORAGE_FORMAT_VERSION).
  *
  * Model
@@ -59,7 +59,7 @@ extern "C" {
 #endif
 
 /* On-disk format version, stored in meta at creation and checked at open.
- * Bump it for any change of a key or value layout (docs/protocol/storage.md). */
+ * Bump it for any change of a key or value layout (docs/PROTOCOL.md §9). */
 #define KT_STORAGE_FORMAT_VERSION 2u
 
 /* Caps (checked before anything is allocated or written). */

@@ -273,7 +273,7 @@ static void bench_log(uint64_t size, const struct limits *lim, int quick)
 
 static unsigned proof_depth(const uint8_t *proof, size_t len)
 {
-	/* kind (1) || u16 depth: see docs/protocol/map.md */
+	/* kind (1) || u16 depth: see docs/PROTOCOL.md §3 */
 	return len >= 3 ? ((unsigned)proof[1] << 8) | proof[2] : 0;
 }
 

@@ -340,7 +340,7 @@ static void test_three_leaves(void **state)
 	kt_map_mem_free(m);
 }
 
-/* The worked example of docs/protocol/map.md (cross-checked there with
+/* The worked example of docs/PROTOCOL.md §3 (cross-checked there with
  * Python hashlib): the values must stay what the document says. */
 static void from_hex(uint8_t *out, const char *hex, size_t n)
 {

@@ -1819,7 +1819,7 @@ static void test_encoder_rejects(void **state)
 	kt_wbuf_free(&w);
 	pv.sig.type = KT_SIG_ED25519;
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_OK);
-	assert_int_equal(w.len, 778); /* docs/protocol/types.md §5 */
+	assert_int_equal(w.len, 778); /* docs/PROTOCOL.md §1.5 */
 	kt_wbuf_free(&w);
 	pv.op.op = KT_OP_ENROL;
 	assert_int_equal(kt_provenance_encode(&w, &pv), KT_ERR_PROVENANCE_OP);
@@ -1900,7 +1900,7 @@ static void test_encoder_rejects(void **state)
 		assert_int_equal(kt_registrar_token_message(&w, big, sizeof(big), &d,
 							    UINT64_MAX), KT_OK);
 		assert_int_equal(w.len, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
-		assert_int_equal(w.len, 938); /* docs/protocol/types.md §6.2 */
+		assert_int_equal(w.len, 938); /* docs/PROTOCOL.md §1.6.2 */
 		kt_wbuf_free(&w);
 		kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES - 1);
 		assert_int_equal(kt_registrar_token_message(&w, big, sizeof(big), &d,
