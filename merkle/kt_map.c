@@ -1,5 +1,6 @@
 /* kt_map.c — versioned binary prefix tree: update, prove, verify, bulk load. */
 #include "kt_map.h"
+#include "map_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,21 @@ static unsigned common_bits(const uint8_t a[KT_HASH_BYTES],
 /* Public values: plain comparisons are fine throughout this file. */
 static int is_zero_hash(const uint8_t h[KT_HASH_BYTES])
 {
-	return memcmp(h, zero_hash, KT_HASH_BYTES) == 0;
+	uint64_t w[4];
+
+	memcpy(w, h, sizeof(w));
+	return (w[0] | w[1] | w[2] | w[3]) == 0;
+}
+
+static int hash_eq(const uint8_t a[KT_HASH_BYTES],
+		   const uint8_t b[KT_HASH_BYTES])
+{
+	uint64_t x[4], y[4];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) |
+		(x[3] ^ y[3])) == 0;
 }
 
 static void leaf_hash(uint8_t out[KT_HASH_BYTES],
@@ -146,6 +161,59 @@ int kt_map_store_key(uint8_t out[KT_MAP_STORE_KEY_BYTES], uint16_t depth,
 	return KT_OK;
 }
 
+/* ---- reaching the store along one path -------------------------------- */
+
+/* Every read of a walk and every write of an update but one (the leaf an
+ * update pushes down) is a position on one index's path.  io_get / io_put
+ * reach those positions through the store's get / put, or, for a kt_map_mem,
+ * through its path interface (map_int.h): the same records, with the path
+ * hashed once and prefetched. */
+struct io {
+	const kt_map_store *store;
+	const uint8_t *index;
+	struct kt_map_mem_path *path; /* NULL: the store's get / put */
+};
+
+/* Sets io up for index's path; path is scratch the fast path may use.
+ * Starts the first prefetch batch: follow with other work, then io_ready. */
+static void io_start(struct io *io, const kt_map_store *store,
+		     const uint8_t index[KT_HASH_BYTES],
+		     struct kt_map_mem_path *path)
+{
+	io->store = store;
+	io->index = index;
+	io->path = kt_map_mem_path_start(path, store, index) ? path : NULL;
+}
+
+static inline void io_ready(struct io *io)
+{
+	if (io->path != NULL)
+		kt_map_mem_path_prefetch(io->path);
+}
+
+static inline int io_get(struct io *io, unsigned depth, uint64_t at,
+			 kt_map_node *node)
+{
+	uint8_t prefix[KT_HASH_BYTES];
+
+	if (io->path != NULL)
+		return kt_map_mem_path_get(io->path, depth, at, node);
+	prefix_of(prefix, io->index, depth);
+	return io->store->get(io->store->ctx, (uint16_t)depth, prefix, at, node);
+}
+
+static inline int io_put(struct io *io, unsigned depth, uint64_t version,
+			 const kt_map_node *node)
+{
+	uint8_t prefix[KT_HASH_BYTES];
+
+	if (io->path != NULL)
+		return kt_map_mem_path_put(io->path, depth, version, node);
+	prefix_of(prefix, io->index, depth);
+	return io->store->put(io->store->ctx, (uint16_t)depth, prefix, version,
+			      node);
+}
+
 /* ---- walking a path ---------------------------------------------------- */
 
 /* What a walk from the root towards index finds. */
@@ -163,19 +231,17 @@ struct walk {
 	/* Hash of the terminal node as its parent recorded it (depth > 0). */
 	uint8_t term_hash[KT_HASH_BYTES];
 	kt_map_node leaf; /* the terminal leaf (WALK_SAME, WALK_OTHER) */
+	struct kt_map_mem_path path; /* scratch for io */
 };
 
 /* Reads one node on the path; NOT_FOUND where the parent recorded a child
  * means the store is inconsistent. */
-static int walk_get(const kt_map_store *store, unsigned depth,
-		    const uint8_t index[KT_HASH_BYTES], uint64_t at,
+static int walk_get(struct io *io, unsigned depth, uint64_t at,
 		    kt_map_node *node)
 {
-	uint8_t prefix[KT_HASH_BYTES];
 	int r;
 
-	prefix_of(prefix, index, depth);
-	r = store->get(store->ctx, (uint16_t)depth, prefix, at, node);
+	r = io_get(io, depth, at, node);
 	if (r == KT_ERR_NOT_FOUND && depth > 0)
 		return KT_ERR_STORAGE;
 	if (r == KT_OK && node->kind != KT_MAP_NODE_INNER &&
@@ -184,10 +250,10 @@ static int walk_get(const kt_map_store *store, unsigned depth,
 	return r;
 }
 
-/* Walks from the root to the node where index's path ends, as of `at`. */
-static int walk_path(const kt_map_store *store, uint64_t at,
-		     const uint8_t index[KT_HASH_BYTES], struct walk *w)
+/* Walks from the root to the node where io's index's path ends, as of `at`. */
+static int walk_path(struct io *io, uint64_t at, struct walk *w)
 {
+	const uint8_t *index = io->index;
 	kt_map_node node;
 	unsigned d = 0, bit;
 	const uint8_t *child, *sibling;
@@ -195,7 +261,7 @@ static int walk_path(const kt_map_store *store, uint64_t at,
 
 	w->depth = 0;
 	memset(w->term_hash, 0, KT_HASH_BYTES);
-	r = walk_get(store, 0, index, at, &node);
+	r = walk_get(io, 0, at, &node);
 	if (r == KT_ERR_NOT_FOUND) {
 		w->end = WALK_EMPTY;
 		return KT_OK;
@@ -214,12 +280,12 @@ static int walk_path(const kt_map_store *store, uint64_t at,
 			w->end = WALK_EMPTY;
 			return KT_OK;
 		}
-		r = walk_get(store, d, index, at, &node);
+		r = walk_get(io, d, at, &node);
 	}
 	if (r != KT_OK)
 		return r;
 	w->leaf = node;
-	if (memcmp(node.leaf.index, index, KT_HASH_BYTES) == 0) {
+	if (hash_eq(node.leaf.index, index)) {
 		w->end = WALK_SAME;
 		return KT_OK;
 	}
@@ -242,46 +308,52 @@ static int put_node(const kt_map_store *store, uint64_t version,
 	return store->put(store->ctx, (uint16_t)depth, prefix, version, node);
 }
 
-static int put_leaf(const kt_map_store *store, uint64_t version,
-		    unsigned depth, const uint8_t index[KT_HASH_BYTES],
+static void leaf_node(kt_map_node *n, const uint8_t index[KT_HASH_BYTES],
+		      const uint8_t digest[KT_HASH_BYTES])
+{
+	n->kind = KT_MAP_NODE_LEAF;
+	memcpy(n->leaf.index, index, KT_HASH_BYTES);
+	memcpy(n->leaf.digest, digest, KT_HASH_BYTES);
+}
+
+/* Writes io's index's leaf with digest at depth. */
+static int put_leaf(struct io *io, uint64_t version, unsigned depth,
 		    const uint8_t digest[KT_HASH_BYTES])
 {
 	kt_map_node n;
 
-	n.kind = KT_MAP_NODE_LEAF;
-	memcpy(n.leaf.index, index, KT_HASH_BYTES);
-	memcpy(n.leaf.digest, digest, KT_HASH_BYTES);
-	return put_node(store, version, index, depth, &n);
+	leaf_node(&n, io->index, digest);
+	return io_put(io, depth, version, &n);
 }
 
-/* Writes the inner node at `depth` on index's path whose child on index's
- * side is h and whose other child is sibling, and replaces h by its hash. */
-static int put_parent(const kt_map_store *store, uint64_t version,
-		      unsigned depth, const uint8_t index[KT_HASH_BYTES],
+/* Writes the inner node at `depth` on io's index's path whose child on the
+ * index's side is h and whose other child is sibling, and replaces h by its
+ * hash. */
+static int put_parent(struct io *io, uint64_t version, unsigned depth,
 		      uint8_t h[KT_HASH_BYTES],
 		      const uint8_t sibling[KT_HASH_BYTES])
 {
 	kt_map_node n;
-	unsigned bit = bit_at(index, depth);
+	unsigned bit = bit_at(io->index, depth);
 
 	n.kind = KT_MAP_NODE_INNER;
 	memcpy(bit ? n.inner.right : n.inner.left, h, KT_HASH_BYTES);
 	memcpy(bit ? n.inner.left : n.inner.right, sibling, KT_HASH_BYTES);
 	join(h, bit, h, sibling);
-	return put_node(store, version, index, depth, &n);
+	return io_put(io, depth, version, &n);
 }
 
 /* The walk ended at another leaf at depth d: push it down to where the two
  * indices diverge (bit b), joined by a chain of inner nodes from b up to d.
- * On return h is the hash of the new subtree at depth d. */
-static int split_leaf(const kt_map_store *store, uint64_t version,
-		      const struct walk *w, const uint8_t index[KT_HASH_BYTES],
+ * h holds the new leaf's hash; on return it is the hash of the new subtree
+ * at depth d. */
+static int split_leaf(struct io *io, uint64_t version, const struct walk *w,
 		      const uint8_t digest[KT_HASH_BYTES],
 		      uint8_t h[KT_HASH_BYTES])
 {
 	const kt_map_node *other = &w->leaf;
 	uint8_t other_h[KT_HASH_BYTES];
-	unsigned b = common_bits(index, other->leaf.index), k;
+	unsigned b = common_bits(io->index, other->leaf.index), k;
 	int r;
 
 	if (b >= KT_MAP_MAX_DEPTH)
@@ -290,17 +362,16 @@ static int split_leaf(const kt_map_store *store, uint64_t version,
 		memcpy(other_h, w->term_hash, KT_HASH_BYTES);
 	else
 		leaf_hash(other_h, other->leaf.index, other->leaf.digest);
-	r = put_leaf(store, version, b + 1, other->leaf.index,
-		     other->leaf.digest);
+	/* The pushed-down leaf is the one position off the index's path. */
+	r = put_node(io->store, version, other->leaf.index, b + 1, other);
 	if (r != KT_OK)
 		return r;
-	r = put_leaf(store, version, b + 1, index, digest);
+	r = put_leaf(io, version, b + 1, digest);
 	if (r != KT_OK)
 		return r;
-	leaf_hash(h, index, digest);
-	r = put_parent(store, version, b, index, h, other_h);
+	r = put_parent(io, version, b, h, other_h);
 	for (k = b; r == KT_OK && k > w->depth; k--)
-		r = put_parent(store, version, k - 1, index, h, zero_hash);
+		r = put_parent(io, version, k - 1, h, zero_hash);
 	return r;
 }
 
@@ -308,25 +379,24 @@ static int split_leaf(const kt_map_store *store, uint64_t version,
  * `version` when the tree already holds a newer version: every update
  * rewrites the root, so the root's newest record is its record as of
  * `version` unless a newer one exists. */
-static int check_not_older(const kt_map_store *store, uint64_t version)
+static int check_not_older(struct io *io, uint64_t version)
 {
-	static const uint8_t zero_prefix[KT_HASH_BYTES];
 	kt_map_node newest, asof;
 	int r;
 
-	r = store->get(store->ctx, 0, zero_prefix, UINT64_MAX, &newest);
+	r = io_get(io, 0, UINT64_MAX, &newest);
 	if (r == KT_ERR_NOT_FOUND)
 		return KT_OK;
 	if (r != KT_OK)
 		return r;
-	r = store->get(store->ctx, 0, zero_prefix, version, &asof);
+	r = io_get(io, 0, version, &asof);
 	if (r == KT_ERR_NOT_FOUND || r == KT_ERR_UNSUPPORTED)
 		return KT_ERR_INVALID_ARG;
 	if (r != KT_OK)
 		return r;
 	if (newest.kind != asof.kind ||
-	    memcmp(newest.inner.left, asof.inner.left, KT_HASH_BYTES) != 0 ||
-	    memcmp(newest.inner.right, asof.inner.right, KT_HASH_BYTES) != 0)
+	    !hash_eq(newest.inner.left, asof.inner.left) ||
+	    !hash_eq(newest.inner.right, asof.inner.right))
 		return KT_ERR_INVALID_ARG;
 	return KT_OK;
 }
@@ -337,6 +407,7 @@ int kt_map_update(const kt_map_store *store, uint64_t version,
 		  uint8_t new_root_out[KT_HASH_BYTES])
 {
 	struct walk *w = NULL;
+	struct io io;
 	uint8_t h[KT_HASH_BYTES];
 	unsigned k;
 	int r;
@@ -346,19 +417,22 @@ int kt_map_update(const kt_map_store *store, uint64_t version,
 	w = malloc(sizeof(*w));
 	if (w == NULL)
 		return KT_ERR_NOMEM;
-	r = check_not_older(store, version);
+	io_start(&io, store, index, &w->path);
+	/* Needed in every case; hashing it while the path's first prefetch
+	 * batch is in flight hides part of the memory latency. */
+	leaf_hash(h, index, leaf_digest);
+	io_ready(&io);
+	r = check_not_older(&io, version);
 	if (r == KT_OK)
-		r = walk_path(store, version, index, w);
+		r = walk_path(&io, version, w);
 	if (r != KT_OK)
 		goto out;
-	if (w->end == WALK_OTHER) {
-		r = split_leaf(store, version, w, index, leaf_digest, h);
-	} else {
-		r = put_leaf(store, version, w->depth, index, leaf_digest);
-		leaf_hash(h, index, leaf_digest);
-	}
+	if (w->end == WALK_OTHER)
+		r = split_leaf(&io, version, w, leaf_digest, h);
+	else
+		r = put_leaf(&io, version, w->depth, leaf_digest);
 	for (k = w->depth; r == KT_OK && k > 0; k--)
-		r = put_parent(store, version, k - 1, index, h, w->sib[k]);
+		r = put_parent(&io, version, k - 1, h, w->sib[k]);
 	if (r != KT_OK)
 		goto out;
 	if (new_root_out != NULL)
@@ -387,19 +461,39 @@ int kt_map_root(const kt_map_store *store, uint64_t at,
 	return r == KT_OK ? KT_OK : KT_ERR_STORAGE;
 }
 
+/* Allocates a walk and walks index's path as of at into it. */
+static int read_path(const kt_map_store *store, uint64_t at,
+		     const uint8_t index[KT_HASH_BYTES], struct walk **out)
+{
+	struct walk *w;
+	struct io io;
+	int r;
+
+	*out = NULL;
+	w = malloc(sizeof(*w));
+	if (w == NULL)
+		return KT_ERR_NOMEM;
+	io_start(&io, store, index, &w->path);
+	io_ready(&io);
+	r = walk_path(&io, at, w);
+	if (r != KT_OK) {
+		free(w);
+		return r;
+	}
+	*out = w;
+	return KT_OK;
+}
+
 int kt_map_lookup(const kt_map_store *store, uint64_t at,
 		  const uint8_t index[KT_HASH_BYTES],
 		  uint8_t digest_out[KT_HASH_BYTES])
 {
-	struct walk *w;
+	struct walk *w = NULL;
 	int r;
 
 	if (digest_out != NULL)
 		memset(digest_out, 0, KT_HASH_BYTES);
-	w = malloc(sizeof(*w));
-	if (w == NULL)
-		return KT_ERR_NOMEM;
-	r = walk_path(store, at, index, w);
+	r = read_path(store, at, index, &w);
 	if (r == KT_OK && w->end != WALK_SAME)
 		r = KT_ERR_NOT_FOUND;
 	if (r == KT_OK && digest_out != NULL)
@@ -445,17 +539,14 @@ int kt_map_prove(const kt_map_store *store, uint64_t at,
 		 const uint8_t index[KT_HASH_BYTES], uint8_t **proof_out,
 		 size_t *proof_len_out)
 {
-	struct walk *w;
+	struct walk *w = NULL;
 	kt_wbuf wb;
 	int r;
 
 	*proof_out = NULL;
 	*proof_len_out = 0;
 	kt_wbuf_init(&wb, KT_MAP_MAX_PROOF_BYTES);
-	w = malloc(sizeof(*w));
-	if (w == NULL)
-		return KT_ERR_NOMEM;
-	r = walk_path(store, at, index, w);
+	r = read_path(store, at, index, &w);
 	if (r != KT_OK)
 		goto out;
 	encode_proof(&wb, w);
@@ -644,8 +735,8 @@ static int build(const kt_map_store *store, uint64_t version,
 
 	if (hi - lo == 1) {
 		leaf_hash(h, e[lo].index, e[lo].digest);
-		return put_leaf(store, version, depth, e[lo].index,
-				e[lo].digest);
+		leaf_node(&n, e[lo].index, e[lo].digest);
+		return put_node(store, version, e[lo].index, depth, &n);
 	}
 	if (depth >= KT_MAP_MAX_DEPTH)
 		return KT_ERR_INTERNAL; /* duplicates were rejected before */

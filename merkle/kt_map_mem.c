@@ -1,73 +1,278 @@
 /*
  * kt_map_mem.c — the in-memory versioned node store for the map.
  *
- * Layout: records live in a pool of fixed-size chunks (no reallocation, so
- * growing to tens of millions of records never copies them).  A record holds
- * its position (depth, prefix), the node, its version and the id of the
- * position's previous record (its older version), so each position has a
- * version chain, newest first.  An open-addressing table with linear probing
- * maps a position to its newest record: each 8-byte slot is the 32-bit hash of
- * the position (high half) and the record id (low half, 0 = empty slot).
- * The table grows at 70 % load by rehashing slots alone (the stored hash gives
- * the new slot, no record is touched).
+ * Layout, chosen so that reading one position costs two cache lines:
+ *
+ *   slots   an open-addressing table (linear probing, power-of-two size,
+ *           grown at 70 % load) of 32-byte slots, two per cache line.  A slot
+ *           is one position's newest record except for the node's two
+ *           hashes: the position's key, version, kind, node id, hash, and
+ *           the id of its previous version (history).
+ *   nodes   a pool of 64-byte, line-aligned nodes (left || right, or
+ *           index || digest), in chunks that never move.
+ *   history a pool of older versions: (version, kind, node id, previous),
+ *           newest first from the slot.  Empty with KT_MAP_MEM_LATEST_ONLY.
+ *
+ * A position's key is exact for depth <= 56: the prefix bits with the depth
+ * in the low byte (those prefix bits are zero).  A deeper position's key is
+ * prefix word 0; its prefix words 1..3 sit in the node with the next id (an
+ * "ext" node), compared on lookups.  Random trees of up to 2^50 keys
+ * never get that deep; crafted keys can, and are merely slower.
+ *
+ * Besides the kt_map_store interface (mem_get, mem_put) the store offers the
+ * path interface of map_int.h, which kt_map.c uses for the positions on one
+ * index's path: same semantics, but each position is hashed once, and the
+ * path's slots and then its nodes are prefetched in two batches, so a walk
+ * down a large tree does not wait for each level's misses in turn.
  */
 #include "kt_map.h"
+#include "map_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h> /* madvise: a hint, see alloc_big */
+#endif
 
-#define CHUNK_SHIFT 16u
-#define CHUNK_RECS ((size_t)1 << CHUNK_SHIFT)
-#define MAX_RECS ((size_t)UINT32_MAX - 1)
+#define NODE_SHIFT 17u /* 2^17 nodes of 64 bytes: 8 MiB chunks */
+#define NODE_CHUNK ((size_t)1 << NODE_SHIFT)
+#define HIST_SHIFT 14u
+#define HIST_CHUNK ((size_t)1 << HIST_SHIFT)
+#define MAX_IDS ((size_t)UINT32_MAX - 1)
 #define MIN_SLOTS ((size_t)1 << 10)
+#define LINE 64u
+#define HUGE_BYTES ((size_t)2 << 20)
 
-struct mem_rec {
-	uint8_t prefix[KT_HASH_BYTES];
-	uint8_t a[KT_HASH_BYTES]; /* inner: left; leaf: index */
-	uint8_t b[KT_HASH_BYTES]; /* inner: right; leaf: digest */
-	uint64_t version;
-	uint32_t prev; /* id of the position's previous record, 0 = none */
+/* Deepest position whose key alone identifies it. */
+#define KEY_DEPTH 56u
+
+/* Levels a path read prefetches beyond log2(positions), and how many more
+ * it hashes and prefetches when a walk goes deeper than that. */
+#define PATH_EXTRA 3u
+#define PATH_STEP 4u
+
+/* Prefetch hints: slots into L1 (read at once), nodes into L2.  Measured on
+ * a 10M-key store: node lines prefetched into L1 wait for the few L1 fill
+ * buffers and gain little; into L2 they all travel at once. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#define PREFETCH_L2(p) __builtin_prefetch((p), 0, 1)
+#else
+#define PREFETCH(p) ((void)(p))
+#define PREFETCH_L2(p) ((void)(p))
+#endif
+
+struct mem_slot {
+	uint64_t key;     /* see the top of the file */
+	uint64_t version; /* of the newest record */
+	uint32_t node;    /* its node id; 0 = empty slot */
+	uint32_t prev;    /* history id of the previous version; 0 = none */
+	uint32_t hash;    /* pos_hash: the table grows without reading keys */
 	uint16_t depth;
 	uint8_t kind;
+	uint8_t pad;
+};
+
+struct mem_node {
+	uint8_t a[KT_HASH_BYTES]; /* inner: left; leaf: index.  ext: words 1..3 */
+	uint8_t b[KT_HASH_BYTES]; /* inner: right; leaf: digest */
+};
+
+struct mem_hist {
+	uint64_t version;
+	uint32_t node;
+	uint32_t prev;
+	uint8_t kind;
+};
+
+/* A pool of fixed-size entries in chunks that never move; ids from 1. */
+struct pool {
+	void **chunks;
+	size_t nchunks, cap, used; /* ids 1..used are taken */
 };
 
 struct kt_map_mem {
 	unsigned flags;
-	uint64_t *slots;  /* (hash << 32) | record id */
-	size_t nslots;    /* power of two */
-	size_t npos;      /* occupied slots = positions */
-	struct mem_rec **chunks;
-	size_t nchunks, chunks_cap;
-	size_t nrecs;     /* ids 1..nrecs are in use */
+	struct mem_slot *slots; /* LINE-aligned inside slots_raw */
+	void *slots_raw;
+	size_t nslots;          /* power of two */
+	size_t npos;            /* occupied slots = positions */
+	unsigned npos_bits;     /* bit length of npos: about the tree's depth */
+	size_t nrecs;           /* records of all versions */
+	struct pool nodes, hist;
 };
 
-/* 32-bit hash of a position: all prefix words and the depth, mixed. */
-static uint32_t pos_hash(uint16_t depth, const uint8_t prefix[KT_HASH_BYTES])
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL * ((uint64_t)depth + 1);
-	unsigned i;
+_Static_assert(sizeof(struct mem_slot) == 32, "two slots per cache line");
+_Static_assert(sizeof(struct mem_node) == LINE, "one node per cache line");
 
-	for (i = 0; i < KT_HASH_BYTES; i += 8) {
-		h ^= kt_load_u64be(prefix + i);
-		h *= 0xff51afd7ed558ccdULL;
-		h ^= h >> 33;
+/* ---- positions --------------------------------------------------------- */
+
+static void load_words(uint64_t w[4], const uint8_t s[KT_HASH_BYTES])
+{
+	unsigned j;
+
+	for (j = 0; j < 4; j++)
+		w[j] = kt_load_u64be(s + 8 * j);
+}
+
+/* out = the words of the first depth bits of w, later bits zero. */
+static inline void mask_words(uint64_t out[4], const uint64_t w[4],
+			      unsigned depth)
+{
+	unsigned full = depth >> 6, rem = depth & 63u, j;
+
+	if (depth < 64) { /* the common case: trees are far shallower */
+		out[0] = w[0] & ~(UINT64_MAX >> depth);
+		out[1] = out[2] = out[3] = 0;
+		return;
 	}
+	for (j = 0; j < 4; j++)
+		out[j] = j < full ? w[j] : 0;
+	if (full < 4 && rem != 0)
+		out[full] = w[full] & ~(UINT64_MAX >> rem);
+}
+
+/* 32-bit hash of a position: the depth and all prefix words, mixed
+ * (words 1..3 only when one is non-zero: they are zero above depth 64). */
+static inline uint32_t pos_hash(unsigned depth, const uint64_t pw[4])
+{
+	uint64_t h = pw[0] ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)depth + 1));
+	unsigned j;
+
+	if ((pw[1] | pw[2] | pw[3]) != 0) {
+		for (j = 1; j < 4; j++) {
+			h *= 0xff51afd7ed558ccdULL;
+			h ^= h >> 33;
+			h ^= pw[j];
+		}
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 29;
+	h ^= h >> 33;
 	return (uint32_t)(h >> 32);
 }
 
-static struct mem_rec *rec_at(const kt_map_mem *m, uint32_t id)
+static inline uint64_t pos_key(unsigned depth, const uint64_t pw[4])
+{
+	return depth <= KEY_DEPTH ? pw[0] | depth : pw[0];
+}
+
+/* ---- pools --------------------------------------------------------------- */
+
+static inline struct mem_node *node_at(const kt_map_mem *m, uint32_t id)
 {
 	size_t i = (size_t)id - 1;
 
-	return &m->chunks[i >> CHUNK_SHIFT][i & (CHUNK_RECS - 1)];
+	return &((struct mem_node *)m->nodes.chunks[i >> NODE_SHIFT])
+		[i & (NODE_CHUNK - 1)];
 }
 
-static int alloc_slots(size_t n, uint64_t **out)
+static inline struct mem_hist *hist_at(const kt_map_mem *m, uint32_t id)
 {
-	*out = calloc(n, sizeof(**out));
-	return *out != NULL ? KT_OK : KT_ERR_NOMEM;
+	size_t i = (size_t)id - 1;
+
+	return &((struct mem_hist *)m->hist.chunks[i >> HIST_SHIFT])
+		[i & (HIST_CHUNK - 1)];
+}
+
+/* Line-aligned, unzeroed memory for a chunk.  With huge set, 2 MiB aligned
+ * and marked for transparent huge pages: a walk down a multi-GiB store
+ * touches a new page per level, and with 4 KiB pages each such access also
+ * misses the TLB (a page walk, costly under virtualisation; measured on a
+ * 10M-key store: cold walks 30 % faster).  madvise is only a hint: nothing
+ * depends on it being honoured. */
+static void *alloc_chunk(size_t bytes, int huge)
+{
+	void *p;
+
+	if (!huge || bytes % HUGE_BYTES != 0)
+		return aligned_alloc(LINE, bytes);
+	p = aligned_alloc(HUGE_BYTES, bytes);
+#ifdef MADV_HUGEPAGE
+	if (p != NULL)
+		(void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+/* Takes count (1 or 2) consecutive ids; *id is the first.  huge: see
+ * alloc_chunk. */
+static int pool_take(struct pool *pl, size_t chunk, size_t elem, int huge,
+		     unsigned count, uint32_t *id)
+{
+	void **chunks;
+	size_t cap;
+
+	if (pl->used + count > MAX_IDS)
+		return KT_ERR_NOMEM;
+	while (pl->used + count > pl->nchunks * chunk) {
+		if (pl->nchunks == pl->cap) {
+			cap = pl->cap != 0 ? pl->cap * 2 : 16;
+			chunks = realloc(pl->chunks, cap * sizeof(*chunks));
+			if (chunks == NULL)
+				return KT_ERR_NOMEM;
+			pl->chunks = chunks;
+			pl->cap = cap;
+		}
+		pl->chunks[pl->nchunks] = alloc_chunk(chunk * elem, huge);
+		if (pl->chunks[pl->nchunks] == NULL)
+			return KT_ERR_NOMEM;
+		pl->nchunks++;
+	}
+	*id = (uint32_t)(pl->used + 1);
+	pl->used += count;
+	return KT_OK;
+}
+
+static void pool_free(struct pool *pl)
+{
+	size_t i;
+
+	for (i = 0; i < pl->nchunks; i++)
+		free(pl->chunks[i]);
+	free(pl->chunks);
+}
+
+/* Takes node ids: a pair (node, ext) for a position deeper than KEY_DEPTH.
+ * Huge pages only for stores that are big (a presized table, or a second
+ * chunk): zeroing a huge page on first touch costs more than a small store
+ * gains from it. */
+static int take_node(kt_map_mem *m, unsigned depth, uint32_t *id)
+{
+	int huge = m->nodes.nchunks > 0 ||
+		   m->nslots * sizeof(struct mem_slot) >= 2 * HUGE_BYTES;
+
+	return pool_take(&m->nodes, NODE_CHUNK, sizeof(struct mem_node), huge,
+			 depth > KEY_DEPTH ? 2u : 1u, id);
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+/* A zeroed, line-aligned table of n slots.  calloc keeps big tables lazily
+ * zeroed; its 2 MiB-aligned interior is marked for huge pages (alloc_chunk
+ * says why). */
+static int alloc_slots(size_t n, struct mem_slot **slots, void **raw)
+{
+	size_t bytes = n * sizeof(struct mem_slot);
+	uintptr_t p;
+#ifdef MADV_HUGEPAGE
+	uintptr_t lo, hi;
+#endif
+
+	*raw = calloc(1, bytes + LINE);
+	if (*raw == NULL)
+		return KT_ERR_NOMEM;
+	p = ((uintptr_t)*raw + LINE - 1) & ~(uintptr_t)(LINE - 1);
+	*slots = (struct mem_slot *)p;
+#ifdef MADV_HUGEPAGE
+	lo = (p + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1);
+	hi = (p + bytes) & ~(uintptr_t)(HUGE_BYTES - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#endif
+	return KT_OK;
 }
 
 /* Smallest power of two >= 2 * expected (at least MIN_SLOTS). */
@@ -75,9 +280,9 @@ static size_t slots_for(size_t expected)
 {
 	size_t n = MIN_SLOTS;
 
-	if (expected > MAX_RECS)
-		expected = MAX_RECS;
-	while (n < expected * 2 && n <= MAX_RECS)
+	if (expected > MAX_IDS)
+		expected = MAX_IDS;
+	while (n < expected * 2 && n <= MAX_IDS)
 		n *= 2;
 	return n;
 }
@@ -95,7 +300,7 @@ int kt_map_mem_new(unsigned flags, size_t expected_positions, kt_map_mem **out)
 		return KT_ERR_NOMEM;
 	m->flags = flags;
 	m->nslots = slots_for(expected_positions);
-	r = alloc_slots(m->nslots, &m->slots);
+	r = alloc_slots(m->nslots, &m->slots, &m->slots_raw);
 	if (r != KT_OK)
 		goto out;
 	*out = m;
@@ -107,14 +312,11 @@ out:
 
 void kt_map_mem_free(kt_map_mem *m)
 {
-	size_t i;
-
 	if (m == NULL)
 		return;
-	for (i = 0; i < m->nchunks; i++)
-		free(m->chunks[i]);
-	free(m->chunks);
-	free(m->slots);
+	pool_free(&m->nodes);
+	pool_free(&m->hist);
+	free(m->slots_raw);
 	free(m);
 }
 
@@ -125,92 +327,198 @@ size_t kt_map_mem_records(const kt_map_mem *m)
 
 size_t kt_map_mem_bytes(const kt_map_mem *m)
 {
-	return sizeof(*m) + m->nslots * sizeof(uint64_t) +
-	       m->chunks_cap * sizeof(struct mem_rec *) +
-	       m->nchunks * CHUNK_RECS * sizeof(struct mem_rec);
+	return sizeof(*m) + m->nslots * sizeof(struct mem_slot) + LINE +
+	       (m->nodes.cap + m->hist.cap) * sizeof(void *) +
+	       m->nodes.nchunks * NODE_CHUNK * sizeof(struct mem_node) +
+	       m->hist.nchunks * HIST_CHUNK * sizeof(struct mem_hist);
 }
 
-/* Slot of the position, or of the empty slot where it would go. */
-static size_t find_slot(const kt_map_mem *m, uint32_t h, uint16_t depth,
-			const uint8_t prefix[KT_HASH_BYTES])
+/* Whether slot s (occupied, with s->hash == h) holds the position. */
+static inline int slot_is(const kt_map_mem *m, const struct mem_slot *s,
+			  unsigned depth, const uint64_t pw[4])
 {
-	size_t mask = m->nslots - 1, i = h & mask;
-	uint64_t s;
-	const struct mem_rec *rec;
+	uint64_t ext[3];
+
+	if (s->depth != depth || s->key != pos_key(depth, pw))
+		return 0;
+	if (depth <= KEY_DEPTH)
+		return 1;
+	memcpy(ext, node_at(m, s->node + 1)->a, sizeof(ext));
+	return ext[0] == pw[1] && ext[1] == pw[2] && ext[2] == pw[3];
+}
+
+/* The slot of the position, or the empty slot where it would go, probing
+ * from slot i (its home slot, or a later slot of its probe sequence with no
+ * match and no empty slot before it). */
+static size_t probe(const kt_map_mem *m, size_t i, uint32_t h, unsigned depth,
+		    const uint64_t pw[4])
+{
+	size_t mask = m->nslots - 1;
+	const struct mem_slot *s;
 
 	for (;; i = (i + 1) & mask) {
-		s = m->slots[i];
-		if (s == 0)
-			return i;
-		if ((uint32_t)(s >> 32) != h)
-			continue;
-		rec = rec_at(m, (uint32_t)s);
-		if (rec->depth == depth &&
-		    memcmp(rec->prefix, prefix, KT_HASH_BYTES) == 0)
+		s = &m->slots[i];
+		if (s->node == 0 || (s->hash == h && slot_is(m, s, depth, pw)))
 			return i;
 	}
 }
 
-/* Doubles the table; slots carry their hash, so records are not read. */
+/* Doubles the table; slots carry their hash, so nodes are not read. */
 static int grow_slots(kt_map_mem *m)
 {
-	uint64_t *old = m->slots, *slots;
+	struct mem_slot *old = m->slots, *slots;
+	void *raw;
 	size_t oldn = m->nslots, n = oldn * 2, i, j;
 	int r;
 
 	if (n > (size_t)UINT32_MAX + 1)
 		return KT_ERR_NOMEM;
-	r = alloc_slots(n, &slots);
+	r = alloc_slots(n, &slots, &raw);
 	if (r != KT_OK)
 		return r;
 	for (i = 0; i < oldn; i++) {
-		if (old[i] == 0)
+		if (old[i].node == 0)
 			continue;
-		for (j = (old[i] >> 32) & (n - 1); slots[j] != 0;
+		for (j = old[i].hash & (n - 1); slots[j].node != 0;
 		     j = (j + 1) & (n - 1))
 			;
 		slots[j] = old[i];
 	}
-	free(old);
+	free(m->slots_raw);
+	m->slots_raw = raw;
 	m->slots = slots;
 	m->nslots = n;
 	return KT_OK;
 }
 
-/* Allocates a zeroed record; returns its id in *id. */
-static int new_rec(kt_map_mem *m, uint32_t *id)
+static void node_set(struct mem_node *n, const kt_map_node *node)
 {
-	struct mem_rec **chunks;
-	size_t cap;
+	/* Both union members are two fixed[32] fields in the same places. */
+	memcpy(n->a, node->inner.left, KT_HASH_BYTES);
+	memcpy(n->b, node->inner.right, KT_HASH_BYTES);
+}
 
-	if (m->nrecs >= MAX_RECS)
-		return KT_ERR_NOMEM;
-	if (m->nrecs == m->nchunks * CHUNK_RECS) {
-		if (m->nchunks == m->chunks_cap) {
-			cap = m->chunks_cap != 0 ? m->chunks_cap * 2 : 16;
-			chunks = realloc(m->chunks, cap * sizeof(*chunks));
-			if (chunks == NULL)
-				return KT_ERR_NOMEM;
-			m->chunks = chunks;
-			m->chunks_cap = cap;
-		}
-		m->chunks[m->nchunks] = calloc(CHUNK_RECS, sizeof(struct mem_rec));
-		if (m->chunks[m->nchunks] == NULL)
-			return KT_ERR_NOMEM;
-		m->nchunks++;
+static void node_out(kt_map_node *out, uint8_t kind, const struct mem_node *n)
+{
+	out->kind = kind;
+	memcpy(out->inner.left, n->a, KT_HASH_BYTES);
+	memcpy(out->inner.right, n->b, KT_HASH_BYTES);
+}
+
+/* get, given the position's slot i (from probe). */
+static int get_at(const kt_map_mem *m, size_t i, uint64_t at, kt_map_node *out)
+{
+	const struct mem_slot *s = &m->slots[i];
+	const struct mem_hist *h;
+	uint32_t id;
+
+	if (s->node == 0)
+		return KT_ERR_NOT_FOUND;
+	if (s->version <= at) {
+		node_out(out, s->kind, node_at(m, s->node));
+		return KT_OK;
 	}
+	for (id = s->prev; id != 0; id = h->prev) {
+		h = hist_at(m, id);
+		if (h->version <= at) {
+			node_out(out, h->kind, node_at(m, h->node));
+			return KT_OK;
+		}
+	}
+	/* Newer records only: without history the older state is gone. */
+	return m->flags == KT_MAP_MEM_LATEST_ONLY ? KT_ERR_UNSUPPORTED
+						  : KT_ERR_NOT_FOUND;
+}
+
+/* A new record at an occupied slot: the current one moves to history. */
+static int put_version(kt_map_mem *m, struct mem_slot *s, unsigned depth,
+		       uint64_t version, const kt_map_node *node)
+{
+	int deep = depth > KEY_DEPTH;
+	uint32_t nid, hid;
+	struct mem_hist *h;
+	int r;
+
+	r = take_node(m, depth, &nid);
+	if (r == KT_OK)
+		r = pool_take(&m->hist, HIST_CHUNK, sizeof(struct mem_hist), 0,
+			      1, &hid);
+	if (r != KT_OK)
+		return r;
+	if (deep)
+		*node_at(m, nid + 1) = *node_at(m, s->node + 1);
+	node_set(node_at(m, nid), node);
+	h = hist_at(m, hid);
+	h->version = s->version;
+	h->node = s->node;
+	h->prev = s->prev;
+	h->kind = s->kind;
+	s->prev = hid;
+	s->node = nid;
+	s->version = version;
+	s->kind = node->kind;
 	m->nrecs++;
-	*id = (uint32_t)m->nrecs;
 	return KT_OK;
 }
 
-static void rec_set(struct mem_rec *rec, uint64_t version,
-		    const kt_map_node *node)
+/* The first record of a position, at empty slot i. */
+static int put_new(kt_map_mem *m, size_t i, uint32_t h, unsigned depth,
+		   const uint64_t pw[4], uint64_t version,
+		   const kt_map_node *node)
 {
-	rec->version = version;
-	rec->kind = node->kind;
-	memcpy(rec->a, node->inner.left, KT_HASH_BYTES);
-	memcpy(rec->b, node->inner.right, KT_HASH_BYTES);
+	struct mem_slot *s;
+	uint32_t nid;
+	int r;
+
+	if ((m->npos + 1) * 10 > m->nslots * 7) {
+		r = grow_slots(m);
+		if (r != KT_OK)
+			return r;
+		i = probe(m, h & (m->nslots - 1), h, depth, pw);
+	}
+	r = take_node(m, depth, &nid);
+	if (r != KT_OK)
+		return r;
+	if (depth > KEY_DEPTH)
+		memcpy(node_at(m, nid + 1)->a, pw + 1, 3 * sizeof(uint64_t));
+	node_set(node_at(m, nid), node);
+	s = &m->slots[i];
+	s->key = pos_key(depth, pw);
+	s->version = version;
+	s->prev = 0;
+	s->hash = h;
+	s->depth = (uint16_t)depth;
+	s->kind = node->kind;
+	s->node = nid;
+	m->nrecs++;
+	if ((++m->npos >> m->npos_bits) != 0)
+		m->npos_bits++;
+	return KT_OK;
+}
+
+/* put, given the position's hash h and slot i (from probe); pw (the
+ * position's prefix words) is read only when the slot is empty.  May double
+ * the table (slots found before are then stale: see path_find). */
+static int put_at(kt_map_mem *m, size_t i, uint32_t h, unsigned depth,
+		  const uint64_t *pw, uint64_t version,
+		  const kt_map_node *node)
+{
+	struct mem_slot *s = &m->slots[i];
+
+	if (depth > KT_MAP_MAX_DEPTH ||
+	    (node->kind != KT_MAP_NODE_INNER && node->kind != KT_MAP_NODE_LEAF))
+		return KT_ERR_INVALID_ARG;
+	if (s->node == 0)
+		return put_new(m, i, h, depth, pw, version, node);
+	if (version < s->version)
+		return KT_ERR_INVALID_ARG;
+	if (version == s->version || m->flags == KT_MAP_MEM_LATEST_ONLY) {
+		node_set(node_at(m, s->node), node);
+		s->version = version;
+		s->kind = node->kind;
+		return KT_OK;
+	}
+	return put_version(m, s, depth, version, node);
 }
 
 static int mem_get(void *ctx, uint16_t depth,
@@ -218,25 +526,12 @@ static int mem_get(void *ctx, uint16_t depth,
 		   kt_map_node *out)
 {
 	const kt_map_mem *m = ctx;
-	uint32_t h = pos_hash(depth, prefix);
-	uint64_t s = m->slots[find_slot(m, h, depth, prefix)];
-	uint32_t id = (uint32_t)s;
-	const struct mem_rec *rec;
+	uint64_t pw[4];
+	uint32_t h;
 
-	while (id != 0) {
-		rec = rec_at(m, id);
-		if (rec->version <= at) {
-			out->kind = rec->kind;
-			memcpy(out->inner.left, rec->a, KT_HASH_BYTES);
-			memcpy(out->inner.right, rec->b, KT_HASH_BYTES);
-			return KT_OK;
-		}
-		id = rec->prev;
-	}
-	/* Newer records only: without history the older state is gone. */
-	if (s != 0 && m->flags == KT_MAP_MEM_LATEST_ONLY)
-		return KT_ERR_UNSUPPORTED;
-	return KT_ERR_NOT_FOUND;
+	load_words(pw, prefix);
+	h = pos_hash(depth, pw);
+	return get_at(m, probe(m, h & (m->nslots - 1), h, depth, pw), at, out);
 }
 
 static int mem_put(void *ctx, uint16_t depth,
@@ -244,42 +539,22 @@ static int mem_put(void *ctx, uint16_t depth,
 		   const kt_map_node *node)
 {
 	kt_map_mem *m = ctx;
-	uint32_t h = pos_hash(depth, prefix), id;
-	size_t i;
-	struct mem_rec *rec;
-	int r;
+	uint64_t pw[4];
+	uint32_t h;
 
-	if (depth > KT_MAP_MAX_DEPTH ||
-	    (node->kind != KT_MAP_NODE_INNER && node->kind != KT_MAP_NODE_LEAF))
-		return KT_ERR_INVALID_ARG;
-	i = find_slot(m, h, depth, prefix);
-	if (m->slots[i] != 0) {
-		rec = rec_at(m, (uint32_t)m->slots[i]);
-		if (version < rec->version)
-			return KT_ERR_INVALID_ARG;
-		if (version == rec->version ||
-		    m->flags == KT_MAP_MEM_LATEST_ONLY) {
-			rec_set(rec, version, node);
-			return KT_OK;
-		}
-	} else if ((m->npos + 1) * 10 > m->nslots * 7) {
-		r = grow_slots(m);
-		if (r != KT_OK)
-			return r;
-		i = find_slot(m, h, depth, prefix);
-	}
-	r = new_rec(m, &id);
-	if (r != KT_OK)
-		return r;
-	rec = rec_at(m, id);
-	memcpy(rec->prefix, prefix, KT_HASH_BYTES);
-	rec->depth = depth;
-	rec->prev = (uint32_t)m->slots[i];
-	rec_set(rec, version, node);
-	if (m->slots[i] == 0)
-		m->npos++;
-	m->slots[i] = ((uint64_t)h << 32) | id;
-	return KT_OK;
+	load_words(pw, prefix);
+	h = pos_hash(depth, pw);
+	return put_at(m, probe(m, h & (m->nslots - 1), h, depth, pw), h, depth,
+		      pw, version, node);
+}
+
+uint32_t kt_map_mem_pos_hash(unsigned depth,
+			     const uint8_t prefix[KT_HASH_BYTES])
+{
+	uint64_t pw[4];
+
+	load_words(pw, prefix);
+	return pos_hash(depth, pw);
 }
 
 kt_map_store kt_map_mem_store(kt_map_mem *m)
@@ -290,4 +565,174 @@ kt_map_store kt_map_mem_store(kt_map_mem *m)
 	s.get = mem_get;
 	s.put = mem_put;
 	return s;
+}
+
+/* ---- the path interface (map_int.h) ----------------------------------- */
+
+/* Hashes the path's positions at depths n..upto (capped at 256) and
+ * prefetches their home slots. */
+static void path_extend(struct kt_map_mem_path *p, unsigned upto)
+{
+	const kt_map_mem *m = p->m;
+	const struct mem_slot *slots = m->slots;
+	size_t mask = m->nslots - 1;
+	uint64_t pw[4];
+	uint32_t h;
+	unsigned d = p->n;
+
+	if (upto > KT_MAP_MAX_DEPTH)
+		upto = KT_MAP_MAX_DEPTH;
+	for (; d <= upto; d++) {
+		mask_words(pw, p->w, d);
+		h = pos_hash(d, pw);
+		p->hash[d] = h;
+		p->slot[d] = KT_MAP_MEM_NO_SLOT;
+		p->hit[d] = 0;
+		PREFETCH(&slots[h & mask]);
+	}
+	if (d > p->n)
+		p->n = d;
+}
+
+int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
+			  const uint8_t index[KT_HASH_BYTES])
+{
+	if (store->get != mem_get)
+		return 0;
+	p->m = store->ctx;
+	load_words(p->w, index);
+	p->nslots = p->m->nslots;
+	p->n = 0;
+	/* A tree of random indices has about log2(positions) levels. */
+	path_extend(p, p->m->npos_bits + PATH_EXTRA);
+	return 1;
+}
+
+void kt_map_mem_path_prefetch(struct kt_map_mem_path *p)
+{
+	const kt_map_mem *m = p->m;
+	const struct mem_slot *s;
+	size_t mask = m->nslots - 1, i;
+	unsigned d;
+
+	if (p->nslots != m->nslots)
+		return;
+	for (d = 0; d < p->n; d++) {
+		for (i = p->hash[d] & mask;; i = (i + 1) & mask) {
+			s = &m->slots[i];
+			if (s->node == 0) {
+				/* No position here, so none deeper either. */
+				p->slot[d] = i;
+				return;
+			}
+			if (s->hash == p->hash[d] && s->depth == d) {
+				/* Probably the position (path_slot checks). */
+				PREFETCH_L2(node_at(m, s->node));
+				p->slot[d] = i;
+				break;
+			}
+		}
+	}
+}
+
+/* The slot of the path's position at depth, or the empty slot where it
+ * would go: the probe, for a position not found before. */
+static size_t path_find(struct kt_map_mem_path *p, unsigned depth)
+{
+	const kt_map_mem *m = p->m;
+	uint64_t pw[4];
+	size_t i;
+	unsigned d;
+
+	if (p->nslots != m->nslots) {
+		for (d = 0; d < p->n; d++) {
+			p->slot[d] = KT_MAP_MEM_NO_SLOT;
+			p->hit[d] = 0;
+		}
+		p->nslots = m->nslots;
+	}
+	if (depth >= p->n)
+		path_extend(p, depth + PATH_STEP);
+	if (p->hit[depth])
+		return p->slot[depth];
+	mask_words(pw, p->w, depth);
+	i = p->slot[depth];
+	if (i == KT_MAP_MEM_NO_SLOT)
+		i = p->hash[depth] & (m->nslots - 1);
+	i = probe(m, i, p->hash[depth], depth, pw);
+	p->slot[depth] = i;
+	p->hit[depth] = m->slots[i].node != 0;
+	return i;
+}
+
+/* The slot of the path's position at depth if it was found before, or is
+ * the candidate kt_map_mem_path_prefetch noted, and the table has not grown
+ * since; else NULL (then path_find probes).  The fast path of every read and
+ * write. */
+static inline struct mem_slot *path_slot(struct kt_map_mem_path *p,
+					 unsigned depth)
+{
+	const kt_map_mem *m = p->m;
+	struct mem_slot *s;
+	uint64_t pw[4];
+
+	if (depth >= p->n || p->nslots != m->nslots ||
+	    p->slot[depth] == KT_MAP_MEM_NO_SLOT)
+		return NULL;
+	s = &m->slots[p->slot[depth]];
+	if (p->hit[depth])
+		return s;
+	mask_words(pw, p->w, depth);
+	if (s->node == 0 || s->hash != p->hash[depth] ||
+	    !slot_is(m, s, depth, pw))
+		return NULL;
+	p->hit[depth] = 1;
+	return s;
+}
+
+int kt_map_mem_path_get(struct kt_map_mem_path *p, unsigned depth,
+			uint64_t at, kt_map_node *out)
+{
+	const struct mem_slot *s;
+
+	if (depth > KT_MAP_MAX_DEPTH)
+		return KT_ERR_NOT_FOUND;
+	s = path_slot(p, depth);
+	if (s == NULL || s->version > at)
+		return get_at(p->m, path_find(p, depth), at, out);
+	node_out(out, s->kind, node_at(p->m, s->node));
+	return KT_OK;
+}
+
+int kt_map_mem_path_put(struct kt_map_mem_path *p, unsigned depth,
+			uint64_t version, const kt_map_node *node)
+{
+	struct mem_slot *s;
+	uint64_t pw[4];
+	size_t i;
+	int r;
+
+	if (depth > KT_MAP_MAX_DEPTH)
+		return KT_ERR_INVALID_ARG;
+	s = path_slot(p, depth);
+	/* The common case: rewriting a position read before, in place. */
+	if (s != NULL &&
+	    (node->kind == KT_MAP_NODE_INNER || node->kind == KT_MAP_NODE_LEAF) &&
+	    (version == s->version ||
+	     (version > s->version && p->m->flags == KT_MAP_MEM_LATEST_ONLY))) {
+		node_set(node_at(p->m, s->node), node);
+		s->version = version;
+		s->kind = node->kind;
+		return KT_OK;
+	}
+	i = path_find(p, depth);
+	if (p->hit[depth])
+		return put_at(p->m, i, p->hash[depth], depth, NULL, version,
+			      node);
+	mask_words(pw, p->w, depth);
+	r = put_at(p->m, i, p->hash[depth], depth, pw, version, node);
+	/* The position now sits at slot i, unless the table grew (then
+	 * path_find starts afresh). */
+	p->hit[depth] = r == KT_OK;
+	return r;
 }

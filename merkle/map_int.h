@@ -7,16 +7,17 @@
  * (d, first d bits of index) for d = 0, 1, ...  Through the generic
  * kt_map_store interface each get and each put hashes its position and probes
  * the table again, and each level waits for its own cache misses (a slot,
- * then a record) before the next level's position can be probed.  A
- * kt_map_mem_path instead knows the index up front: it hashes the path's
- * positions once, prefetches their table slots and then their records in
- * two batches (so the misses of all levels overlap), and remembers where each
- * position was found, so the put that rewrites a node does not probe again.
+ * then a node) before the walk moves on.  A kt_map_mem_path instead knows the
+ * index up front: it hashes the path's positions once, prefetches their table
+ * slots and then their nodes in two batches (so the misses of all levels
+ * overlap), and remembers where each position was found, so the put that
+ * rewrites a node does not probe again.
  *
- * A kt_map_mem_path is caller-owned scratch for one call (the stack or a
- * heap block of the caller): the store itself keeps no per-call state, so
- * concurrent readers stay safe.  Reads and writes through it have exactly
- * the semantics of the store's get and put for the same position.
+ * A kt_map_mem_path is caller-owned scratch for one call (the caller's heap
+ * block): the store itself keeps no per-call state, so concurrent readers
+ * stay safe.  Reads and writes through it have exactly the semantics of the
+ * store's get and put for the same position (tests/unit/test_map.c checks
+ * both routes against each other).
  */
 #ifndef KT_MAP_INT_H
 #define KT_MAP_INT_H
@@ -43,7 +44,7 @@ struct kt_map_mem_path {
 	/* A slot of depth d's probe sequence with no match and no empty slot
 	 * before it (where the probe may resume), or KT_MAP_MEM_NO_SLOT. */
 	size_t slot[KT_MAP_MAX_DEPTH + 1];
-	/* 1: slot[d] holds the position (checked against its record). */
+	/* 1: slot[d] holds the position (its key checked). */
 	uint8_t hit[KT_MAP_MAX_DEPTH + 1];
 };
 
@@ -55,18 +56,26 @@ struct kt_map_mem_path {
 int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
 			  const uint8_t index[KT_HASH_BYTES]);
 
-/* Second batch: reads the prefetched slots and prefetches the records they
- * name, down to the first depth with no position.  Only a hint. */
+/* Second batch: reads the prefetched slots, notes the positions found, and
+ * prefetches their nodes, down to the first depth with no position.  Changes
+ * only p.  Thread safety: as a read of the store. */
 void kt_map_mem_path_prefetch(struct kt_map_mem_path *p);
 
-/* The store's get / put of position (depth, first depth bits of the index).
- * Same results and errors as the store's get and put; depth <= 256. */
+/* The store's get / put of position (depth, first depth bits of the index):
+ * the same results and errors as the store's get and put (depth > 256: get
+ * KT_ERR_NOT_FOUND, put KT_ERR_INVALID_ARG).  get changes only p and may run
+ * beside other readers; put needs exclusive use of the store. */
 KT_MUST_CHECK int kt_map_mem_path_get(struct kt_map_mem_path *p,
 				      unsigned depth, uint64_t at,
 				      kt_map_node *out);
 KT_MUST_CHECK int kt_map_mem_path_put(struct kt_map_mem_path *p,
 				      unsigned depth, uint64_t version,
 				      const kt_map_node *node);
+
+/* The store's 32-bit hash of position (depth, prefix): for tests that build
+ * positions whose hashes collide.  Pure. */
+uint32_t kt_map_mem_pos_hash(unsigned depth,
+			     const uint8_t prefix[KT_HASH_BYTES]);
 
 #ifdef __cplusplus
 }

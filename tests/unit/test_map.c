@@ -1,6 +1,7 @@
 /* test_map.c — the versioned prefix tree: hand-computed roots, proofs of both
  * kinds, strict decoding, random-key properties, order independence, bulk
- * loading, versioning, the in-memory store and storage failures. */
+ * loading, versioning, the in-memory store (its fast path against its plain
+ * get / put) and storage failures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "kt_enc.h"
 #include "kt_err.h"
 #include "kt_map.h"
+#include "map_int.h" /* kt_map_mem_pos_hash, for hash collisions */
 
 #define HB KT_HASH_BYTES
 
@@ -896,6 +898,327 @@ static void test_latest_only_store(void **state)
 	kt_map_mem_free(l);
 }
 
+/* ---- the in-memory store's fast path ----------------------------------- */
+
+/* A store that forwards to a kt_map_mem's store.  kt_map.c recognises only
+ * the in-memory store itself, so through this wrapper it takes the generic
+ * route (a get / put per position) instead of the prefetching fast path. */
+struct plain {
+	kt_map_store inner;
+};
+
+static int plain_get(void *ctx, uint16_t depth, const uint8_t prefix[HB],
+		     uint64_t at, kt_map_node *out)
+{
+	struct plain *p = ctx;
+
+	return p->inner.get(p->inner.ctx, depth, prefix, at, out);
+}
+
+static int plain_put(void *ctx, uint16_t depth, const uint8_t prefix[HB],
+		     uint64_t version, const kt_map_node *node)
+{
+	struct plain *p = ctx;
+
+	return p->inner.put(p->inner.ctx, depth, prefix, version, node);
+}
+
+static kt_map_store plain_store(struct plain *p, kt_map_mem *m)
+{
+	kt_map_store s;
+
+	p->inner = kt_map_mem_store(m);
+	s.ctx = p;
+	s.get = plain_get;
+	s.put = plain_put;
+	return s;
+}
+
+/* Proofs (or the error) of idx as of at through two stores are identical. */
+static void same_proof(const kt_map_store *s1, const kt_map_store *s2,
+		       uint64_t at, const uint8_t idx[HB])
+{
+	uint8_t *p1 = NULL, *p2 = NULL, d1[HB], d2[HB];
+	size_t n1 = 0, n2 = 0;
+	int r1, r2;
+
+	r1 = kt_map_prove(s1, at, idx, &p1, &n1);
+	r2 = kt_map_prove(s2, at, idx, &p2, &n2);
+	assert_int_equal(r1, r2);
+	assert_int_equal(n1, n2);
+	if (r1 == KT_OK)
+		assert_memory_equal(p1, p2, n1);
+	free(p1);
+	free(p2);
+	r1 = kt_map_lookup(s1, at, idx, d1);
+	r2 = kt_map_lookup(s2, at, idx, d2);
+	assert_int_equal(r1, r2);
+	assert_memory_equal(d1, d2, HB);
+}
+
+#define NFAST 500
+
+/* The same updates through the fast path (store a) and the generic route
+ * (store b, through the wrapper) give the same roots, records and proofs,
+ * as of every version kept; reading a through the wrapper gives the same
+ * proofs as the fast path.  The script has replacements and keys with long
+ * common prefixes (positions deeper than 56, whose keys need the second
+ * node), and both stores start small, so tables grow during updates. */
+static void fast_path_matches(unsigned flags)
+{
+	kt_map_mem *a = new_mem(flags), *b = new_mem(flags);
+	struct plain pa, pb;
+	kt_map_store sa = kt_map_mem_store(a), sb, sa_plain;
+	uint8_t idx[HB], dig[HB], ra[HB], rb[HB], *p1, *p2;
+	uint64_t seed = 5, at;
+	size_t i, n1, n2;
+
+	sb = plain_store(&pb, b);
+	sa_plain = plain_store(&pa, a);
+	for (i = 1; i <= NFAST; i++) {
+		script_update(i, idx, dig);
+		assert_int_equal(kt_map_update(&sa, 2 * i, idx, dig, ra), KT_OK);
+		assert_int_equal(kt_map_update(&sb, 2 * i, idx, dig, rb), KT_OK);
+		assert_memory_equal(ra, rb, HB);
+	}
+	assert_int_equal(kt_map_mem_records(a), kt_map_mem_records(b));
+	for (at = 2 * NFAST; at > 0; at = at > 150 ? at - 150 : 0) {
+		for (i = 1; i <= NFAST; i += 3) {
+			script_update(i, idx, dig);
+			same_proof(&sa, &sb, at, idx);
+			same_proof(&sa, &sa_plain, at, idx);
+		}
+		rng_fill(&seed, idx, HB); /* absent */
+		same_proof(&sa, &sb, at, idx);
+		if (flags == KT_MAP_MEM_LATEST_ONLY)
+			break; /* older versions: UNSUPPORTED (checked below) */
+	}
+	if (flags == KT_MAP_MEM_LATEST_ONLY) {
+		script_update(NFAST, idx, dig);
+		assert_int_equal(kt_map_lookup(&sa, NFAST, idx, dig),
+				 KT_ERR_UNSUPPORTED);
+		same_proof(&sa, &sb, NFAST, idx);
+	}
+	/* Twin: one more update on a alone, and the stores differ: the root,
+	 * and another key's proof (the changed leaf's subtree is one of its
+	 * siblings). */
+	script_update(NFAST, idx, dig);
+	dig[0] ^= 1;
+	assert_int_equal(kt_map_update(&sa, 2 * NFAST + 1, idx, dig, ra), KT_OK);
+	assert_int_equal(kt_map_root(&sb, UINT64_MAX, rb), KT_OK);
+	assert_memory_not_equal(ra, rb, HB);
+	script_update(1, idx, dig);
+	prove(&sa, UINT64_MAX, idx, &p1, &n1);
+	prove(&sb, UINT64_MAX, idx, &p2, &n2);
+	assert_true(n1 == n2);
+	assert_memory_not_equal(p1, p2, n1);
+	free(p1);
+	free(p2);
+	kt_map_mem_free(a);
+	kt_map_mem_free(b);
+}
+
+static void test_fast_path_matches(void **state)
+{
+	(void)state;
+	fast_path_matches(KT_MAP_MEM_HISTORY);
+	fast_path_matches(KT_MAP_MEM_LATEST_ONLY);
+}
+
+#define NDEEP 30000
+
+/* Many positions deeper than 56 (each takes a node pair: its node and its
+ * prefix words 1..3), more nodes than one pool chunk (2^17) holds, beside
+ * one shallow key.  Every key is found and proven, through both routes, and
+ * the proofs verify against the bulk loader's root. */
+static void test_deep_positions(void **state)
+{
+	kt_map_entry *e = malloc(NDEEP * sizeof(*e));
+	kt_map_mem *m = NULL;
+	struct plain pl;
+	kt_map_store s, sp;
+	uint8_t root[HB], dig[HB], *p;
+	uint64_t seed = 77;
+	size_t i, n;
+
+	(void)state;
+	assert_non_null(e);
+	for (i = 0; i < NDEEP; i++) {
+		rng_fill(&seed, e[i].index, HB);
+		rng_fill(&seed, e[i].digest, HB);
+		/* Keys share their first 9 bytes: 0x80 00 .. 00. */
+		memset(e[i].index, 0, 9);
+		e[i].index[0] = 0x80;
+	}
+	e[0].index[0] = 0x00; /* the shallow key, a leaf at depth 1 */
+	kt_map_entries_sort(e, NDEEP);
+	assert_int_equal(kt_map_mem_new(KT_MAP_MEM_LATEST_ONLY, 1000, &m), KT_OK);
+	s = kt_map_mem_store(m);
+	sp = plain_store(&pl, m);
+	assert_int_equal(kt_map_bulk_load(&s, 1, e, NDEEP, root), KT_OK);
+	assert_true(kt_map_mem_records(m) > 2 * NDEEP);
+	assert_true(kt_map_mem_bytes(m) > 16u << 20); /* two node chunks */
+	for (i = 0; i < NDEEP; i++) {
+		assert_int_equal(kt_map_lookup(&s, 1, e[i].index, dig), KT_OK);
+		assert_memory_equal(dig, e[i].digest, HB);
+		if (i % 13 != 0)
+			continue;
+		same_proof(&s, &sp, 1, e[i].index);
+		prove(&s, 1, e[i].index, &p, &n);
+		assert_int_equal(verify(root, e[i].index, e[i].digest, p, n), KT_OK);
+		/* Twin: another key's digest. */
+		assert_int_equal(verify(root, e[i].index, e[(i + 1) % NDEEP].digest,
+					p, n), KT_ERR_MAP_ROOT_MISMATCH);
+		free(p);
+	}
+	/* Absent neighbours (one bit from a key) are absent on both routes. */
+	for (i = 0; i < NDEEP; i += 97) {
+		memcpy(dig, e[i].index, HB);
+		dig[31] ^= 1;
+		assert_int_equal(kt_map_lookup(&s, 1, dig, NULL), KT_ERR_NOT_FOUND);
+		same_proof(&s, &sp, 1, dig);
+	}
+	/* Updates continue on top, rewriting deep nodes in place. */
+	for (i = 0; i < NDEEP; i += 1001) {
+		e[i].digest[7] ^= 0x40;
+		assert_int_equal(kt_map_update(&s, 2, e[i].index, e[i].digest,
+					       root), KT_OK);
+		assert_int_equal(kt_map_lookup(&sp, 2, e[i].index, dig), KT_OK);
+		assert_memory_equal(dig, e[i].digest, HB);
+	}
+	kt_map_mem_free(m);
+	free(e);
+}
+
+/* ---- positions whose table hashes collide ------------------------------ */
+
+struct cand {
+	uint32_t hash;
+	uint32_t i;
+};
+
+static int cand_cmp(const void *x, const void *y)
+{
+	const struct cand *a = x, *b = y;
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* prefix = base with bytes at..at+2 = i (big-endian), for a prefix of depth
+ * bits (base and i keep every bit at >= depth zero). */
+static void cand_prefix(uint8_t out[HB], const uint8_t base[HB], unsigned at,
+			uint32_t i)
+{
+	memcpy(out, base, HB);
+	out[at] = (uint8_t)(i >> 16);
+	out[at + 1] = (uint8_t)(i >> 8);
+	out[at + 2] = (uint8_t)i;
+}
+
+#define NCAND (1u << 18)
+
+/* Finds two prefixes of depth bits (base with 24 varied bits at byte at)
+ * whose position hashes collide (a birthday search: 2^18 candidates for a
+ * 32-bit hash fail to collide with probability e^-8). */
+static void find_collision(unsigned depth, const uint8_t base[HB], unsigned at,
+			   uint8_t p1[HB], uint8_t p2[HB])
+{
+	struct cand *c = malloc(NCAND * sizeof(*c));
+	uint8_t pre[HB];
+	uint32_t i;
+
+	assert_non_null(c);
+	for (i = 0; i < NCAND; i++) {
+		cand_prefix(pre, base, at, i + 1);
+		c[i].hash = kt_map_mem_pos_hash(depth, pre);
+		c[i].i = i + 1;
+	}
+	qsort(c, NCAND, sizeof(*c), cand_cmp);
+	for (i = 1; i < NCAND && c[i].hash != c[i - 1].hash; i++)
+		;
+	assert_true(i < NCAND);
+	cand_prefix(p1, base, at, c[i - 1].i);
+	cand_prefix(p2, base, at, c[i].i);
+	assert_int_equal(kt_map_mem_pos_hash(depth, p1),
+			 kt_map_mem_pos_hash(depth, p2));
+	assert_memory_not_equal(p1, p2, HB);
+	free(c);
+}
+
+/* Two keys below prefix pre (depth bits): they differ at bit depth, so their
+ * parent is the position (depth, pre). */
+static void keys_below(uint8_t k[2][HB], const uint8_t pre[HB], unsigned depth,
+		       uint64_t *seed)
+{
+	unsigned j, b;
+
+	for (j = 0; j < 2; j++) {
+		rng_fill(seed, k[j], HB);
+		for (b = 0; b < depth; b++) /* copy the prefix bits */
+			if (pre[b / 8] & (0x80u >> (b % 8)))
+				k[j][b / 8] |= (uint8_t)(0x80u >> (b % 8));
+			else
+				k[j][b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+		if (j == 0)
+			k[j][depth / 8] &= (uint8_t)~(0x80u >> (depth % 8));
+		else
+			k[j][depth / 8] |= (uint8_t)(0x80u >> (depth % 8));
+	}
+}
+
+/* Positions with equal table hashes at one depth, inserted one after the
+ * other so the second probes past the first: every lookup must tell them
+ * apart by key (depth 40), or by key and the ext node's prefix words (depth
+ * 100, where the two also share prefix word 0, the whole key).  Checked on
+ * both routes and against proofs; the twins are the other prefix's keys. */
+static void collide_at(unsigned flags, unsigned depth, unsigned at)
+{
+	uint8_t base[HB], p1[HB], p2[HB], k[4][HB], dig[4][HB], got[HB], root[HB];
+	kt_map_mem *m = new_mem(flags), *g = new_mem(flags);
+	struct plain pl;
+	kt_map_store s = kt_map_mem_store(m), sg;
+	uint64_t seed = depth;
+	uint8_t *p;
+	size_t n;
+	unsigned j;
+
+	memset(base, 0, HB);
+	base[0] = 0xa5; /* keeps the varied bytes below depth and non-zero */
+	base[1] = 0x5a;
+	find_collision(depth, base, at, p1, p2);
+	keys_below(k, p1, depth, &seed);
+	keys_below(k + 2, p2, depth, &seed);
+	sg = plain_store(&pl, g);
+	for (j = 0; j < 4; j++) {
+		rng_fill(&seed, dig[j], HB);
+		assert_int_equal(kt_map_update(&s, j + 1, k[j], dig[j], root), KT_OK);
+		assert_int_equal(kt_map_update(&sg, j + 1, k[j], dig[j], got), KT_OK);
+		assert_memory_equal(root, got, HB);
+	}
+	for (j = 0; j < 4; j++) {
+		assert_int_equal(kt_map_lookup(&s, 4, k[j], got), KT_OK);
+		assert_memory_equal(got, dig[j], HB);
+		same_proof(&s, &sg, 4, k[j]);
+		prove(&s, 4, k[j], &p, &n);
+		assert_int_equal(p[0], KT_MAP_PROOF_INCLUSION);
+		assert_int_equal(verify(root, k[j], dig[j], p, n), KT_OK);
+		assert_int_not_equal(verify(root, k[j], dig[j ^ 2], p, n), KT_OK);
+		assert_int_not_equal(verify(root, k[j ^ 2], dig[j ^ 2], p, n), KT_OK);
+		free(p);
+	}
+	kt_map_mem_free(m);
+	kt_map_mem_free(g);
+}
+
+static void test_hash_collisions(void **state)
+{
+	(void)state;
+	collide_at(KT_MAP_MEM_LATEST_ONLY, 40, 2);
+	collide_at(KT_MAP_MEM_HISTORY, 100, 9);
+}
+
 /* ---- storage failures ------------------------------------------------- */
 
 /* A store that forwards to a real one and fails the n-th call. */
@@ -1008,6 +1331,9 @@ int main(void)
 		cmocka_unit_test(test_bulk_load_errors),
 		cmocka_unit_test(test_versioning),
 		cmocka_unit_test(test_latest_only_store),
+		cmocka_unit_test(test_fast_path_matches),
+		cmocka_unit_test(test_deep_positions),
+		cmocka_unit_test(test_hash_collisions),
 		cmocka_unit_test(test_store_failures),
 	};
 
