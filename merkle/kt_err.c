@@ -88,6 +88,7 @@ static const struct err_row err_table[] = {
 	{KT_ERR_KEYS, "KT_ERR_KEYS", "key file missing or malformed"},
 	{KT_ERR_ACCOUNT_EXISTS, "KT_ERR_ACCOUNT_EXISTS", "account already exists"},
 	{KT_ERR_UNKNOWN_WITNESS, "KT_ERR_UNKNOWN_WITNESS", "unknown witness key"},
+	{KT_ERR_TOKEN_USED, "KT_ERR_TOKEN_USED", "registrar token already used"},
 	{KT_ERR_CLIENT_CONFIG, "KT_ERR_CLIENT_CONFIG", "trust configuration is invalid"},
 	{KT_ERR_CLIENT_STATE, "KT_ERR_CLIENT_STATE", "trust state is malformed or not signed by the log"},
 	{KT_ERR_CLIENT_CHECKPOINT_SIG, "KT_ERR_CLIENT_CHECKPOINT_SIG", "checkpoint is not signed by the log key"},

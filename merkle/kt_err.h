@@ -118,6 +118,7 @@ typedef enum kt_err {
 	KT_ERR_KEYS = -183,                 /* a key file is missing, unreadable or malformed */
 	KT_ERR_ACCOUNT_EXISTS = -184,       /* enrolment of an account that already has devices (use recovery) */
 	KT_ERR_UNKNOWN_WITNESS = -185,      /* a cosignature by a key that is not a configured witness */
+	KT_ERR_TOKEN_USED = -186,           /* a registrar token that already authorised a change (single-use) */
 	/* -200 .. -249: client (libkeytrail) */
 	KT_ERR_CLIENT_CONFIG = -200,        /* invalid trust configuration (keys, threshold, mode, limits) */
 	KT_ERR_CLIENT_STATE = -201,         /* trust state malformed or not signed by the configured log */

@@ -6,9 +6,11 @@
  *   1. skip it if its applied index is not above the stored one;
  *   2. open ONE storage batch; remember the in-memory state (log frontier,
  *      map root, last timestamp, account count) to restore on failure;
- *   3. per change: the stateful checks (check_change: nothing is written
- *      for a refused change), then the writes (write_change): commitment,
- *      history, leaf, map update, log entry, account records;
+ *   3. delete a bounded number of expired used-token records (token_sweep);
+ *      per change: the stateful checks (check_change, registrar token
+ *      expiry and single use included: nothing is written for a refused
+ *      change), then the writes (write_change): commitment, history, leaf,
+ *      map update, log entry, account records, the used token;
  *      or, for a heartbeat batch, one heartbeat entry;
  *   4. if anything was appended: the signed checkpoint of the new size and
  *      the tree-size metadata;
@@ -474,6 +476,250 @@ static int is_fatal(int code)
 	       code == KT_ERR_STORAGE_PRUNED || code == KT_ERR_IO;
 }
 
+/* ---- used registrar tokens ------------------------------------------------ */
+/*
+ * A registrar token authorises one accepted change.  Records in the meta
+ * column family (ASCII keys; docs/PROTOCOL.md §9, "Used registrar tokens"):
+ *   "token_used/" || hex(id)     -> u64 expiry_ms || u64 log_index
+ *   "token_queue/" || hex(u64 n) -> fixed[32] id || u64 expiry_ms
+ *   "token_queue"                -> u64 head || u64 tail
+ * where id = SHA-256(token message).  The queue lists the used records in
+ * the order they were written; entries head..tail-1 exist.  Each batch
+ * deletes from the head the records whose token expired more than
+ * KT_APPLY_TOKEN_GRACE_MS before the batch time (at most
+ * KT_APPLY_TOKEN_SWEEP_MAX), and stops at the first that did not: a
+ * record may thus outlive its expiry by as long as the longest-lived token
+ * used before it.  Everything is a function of stored state and batch.
+ */
+#define TOKEN_USED_PREFIX "token_used/"
+#define TOKEN_QUEUE_PREFIX "token_queue/"
+#define TOKEN_QUEUE_KEY "token_queue"
+#define TOKEN_USED_PREFIX_LEN (sizeof(TOKEN_USED_PREFIX) - 1)
+#define TOKEN_QUEUE_PREFIX_LEN (sizeof(TOKEN_QUEUE_PREFIX) - 1)
+#define TOKEN_USED_KEY_LEN (TOKEN_USED_PREFIX_LEN + 2 * KT_HASH_BYTES)
+#define TOKEN_QUEUE_KEY_LEN (TOKEN_QUEUE_PREFIX_LEN + 16)
+#define TOKEN_QUEUE_ENTRY_LEN (KT_HASH_BYTES + 8)
+
+/* The token's id: SHA-256 of the message the registrar signed. */
+static int token_id(uint8_t id[KT_HASH_BYTES], const uint8_t *account,
+		    size_t account_len, const kt_provenance *pv)
+{
+	kt_wbuf w;
+	int r;
+
+	if (pv->type != KT_PROV_REGISTRAR || pv->op.op != KT_OP_ENROL)
+		return KT_ERR_INVALID_ARG;
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	r = kt_registrar_token_message(&w, account, account_len, &pv->op.device,
+				       pv->expiry_ms);
+	if (r == KT_OK)
+		kt_sha256(id, w.data, w.len);
+	kt_wbuf_free(&w);
+	if (r != KT_OK && r != KT_ERR_NOMEM)
+		r = KT_ERR_INVALID_ARG;
+	return r;
+}
+
+/* Key of the used record (TOKEN_USED_KEY_LEN bytes, plus a NUL). */
+static void token_used_key(uint8_t key[TOKEN_USED_KEY_LEN + 1],
+			   const uint8_t id[KT_HASH_BYTES])
+{
+	memcpy(key, TOKEN_USED_PREFIX, TOKEN_USED_PREFIX_LEN);
+	sodium_bin2hex((char *)key + TOKEN_USED_PREFIX_LEN,
+		       2 * KT_HASH_BYTES + 1, id, KT_HASH_BYTES);
+}
+
+/* Key of queue entry n (TOKEN_QUEUE_KEY_LEN bytes, plus a NUL). */
+static void token_queue_key(uint8_t key[TOKEN_QUEUE_KEY_LEN + 1], uint64_t n)
+{
+	uint8_t be[8];
+
+	kt_store_u64be(be, n);
+	memcpy(key, TOKEN_QUEUE_PREFIX, TOKEN_QUEUE_PREFIX_LEN);
+	sodium_bin2hex((char *)key + TOKEN_QUEUE_PREFIX_LEN, 17, be, sizeof(be));
+}
+
+/* Storage errors of the token records: an unexpected one is the state's
+ * fault (fatal). */
+static int token_storage_err(int r)
+{
+	return is_fatal(r) ? r : KT_ERR_STORAGE;
+}
+
+/* KT_OK if id has no used record (seen through the batch),
+ * KT_ERR_TOKEN_USED if it has; else a fatal error. */
+static int token_check_unused(kt_storage_batch *sb,
+			      const uint8_t id[KT_HASH_BYTES])
+{
+	uint8_t key[TOKEN_USED_KEY_LEN + 1], *v = NULL;
+	size_t n = 0;
+	int r;
+
+	token_used_key(key, id);
+	r = kt_storage_batch_get(sb, KT_CF_META, key, TOKEN_USED_KEY_LEN, &v, &n);
+	kt_storage_free(v);
+	if (r == KT_OK)
+		return KT_ERR_TOKEN_USED;
+	return r == KT_ERR_NOT_FOUND ? KT_OK : token_storage_err(r);
+}
+
+/* The queue bounds (0, 0 when there is no queue yet). */
+static int token_queue_get(kt_storage_batch *sb, uint64_t *head,
+			   uint64_t *tail)
+{
+	uint8_t *v = NULL;
+	size_t n = 0;
+	int r;
+
+	*head = 0;
+	*tail = 0;
+	r = kt_storage_batch_get(sb, KT_CF_META, (const uint8_t *)TOKEN_QUEUE_KEY,
+				 strlen(TOKEN_QUEUE_KEY), &v, &n);
+	if (r == KT_ERR_NOT_FOUND)
+		return KT_OK;
+	if (r == KT_OK && n != 16)
+		r = KT_ERR_STORAGE;
+	if (r == KT_OK) {
+		*head = kt_load_u64be(v);
+		*tail = kt_load_u64be(v + 8);
+		if (*head > *tail)
+			r = KT_ERR_STORAGE;
+	}
+	kt_storage_free(v);
+	if (r != KT_OK) {
+		*head = 0;
+		*tail = 0;
+		r = token_storage_err(r);
+	}
+	return r;
+}
+
+static void token_queue_put(kt_storage_batch *sb, uint64_t head, uint64_t tail)
+{
+	uint8_t v[16];
+
+	kt_store_u64be(v, head);
+	kt_store_u64be(v + 8, tail);
+	kt_storage_batch_put(sb, KT_CF_META, (const uint8_t *)TOKEN_QUEUE_KEY,
+			     strlen(TOKEN_QUEUE_KEY), v, sizeof(v));
+}
+
+/* Records token id (expiry, spent by the entry at log_index) as used and
+ * appends it to the queue.  Every error is fatal. */
+static int token_record(kt_storage_batch *sb, const uint8_t id[KT_HASH_BYTES],
+			uint64_t expiry_ms, uint64_t log_index)
+{
+	uint8_t key[TOKEN_USED_KEY_LEN + 1], qkey[TOKEN_QUEUE_KEY_LEN + 1];
+	uint8_t v[16], q[TOKEN_QUEUE_ENTRY_LEN];
+	uint64_t head, tail;
+	int r;
+
+	r = token_queue_get(sb, &head, &tail);
+	if (r == KT_OK && tail == UINT64_MAX)
+		r = KT_ERR_STORAGE;
+	if (r != KT_OK)
+		return r;
+	token_used_key(key, id);
+	kt_store_u64be(v, expiry_ms);
+	kt_store_u64be(v + 8, log_index);
+	kt_storage_batch_put(sb, KT_CF_META, key, TOKEN_USED_KEY_LEN, v, sizeof(v));
+	token_queue_key(qkey, tail);
+	memcpy(q, id, KT_HASH_BYTES);
+	kt_store_u64be(q + KT_HASH_BYTES, expiry_ms);
+	kt_storage_batch_put(sb, KT_CF_META, qkey, TOKEN_QUEUE_KEY_LEN, q, sizeof(q));
+	token_queue_put(sb, head, tail + 1);
+	return kt_storage_batch_error(sb);
+}
+
+/* Queue entry n: the token id and its expiry. */
+static int token_queue_entry(kt_storage_batch *sb, uint64_t n,
+			     uint8_t id[KT_HASH_BYTES], uint64_t *expiry_ms)
+{
+	uint8_t qkey[TOKEN_QUEUE_KEY_LEN + 1], *v = NULL;
+	size_t len = 0;
+	int r;
+
+	token_queue_key(qkey, n);
+	r = kt_storage_batch_get(sb, KT_CF_META, qkey, TOKEN_QUEUE_KEY_LEN, &v,
+				 &len);
+	if (r == KT_OK && len != TOKEN_QUEUE_ENTRY_LEN)
+		r = KT_ERR_STORAGE;
+	if (r == KT_OK) {
+		memcpy(id, v, KT_HASH_BYTES);
+		*expiry_ms = kt_load_u64be(v + KT_HASH_BYTES);
+	}
+	kt_storage_free(v);
+	return r == KT_OK ? r : token_storage_err(r); /* missing: inconsistent */
+}
+
+/* Deletes, from the queue's head, up to KT_APPLY_TOKEN_SWEEP_MAX records
+ * whose token expired before ts - KT_APPLY_TOKEN_GRACE_MS.  Every error
+ * is fatal. */
+static int token_sweep(kt_storage_batch *sb, uint64_t ts)
+{
+	uint8_t id[KT_HASH_BYTES], key[TOKEN_USED_KEY_LEN + 1];
+	uint8_t qkey[TOKEN_QUEUE_KEY_LEN + 1];
+	uint64_t head, tail, start, expiry = 0;
+	unsigned n;
+	int r;
+
+	r = token_queue_get(sb, &head, &tail);
+	if (r != KT_OK || head == tail || ts <= KT_APPLY_TOKEN_GRACE_MS)
+		return r;
+	start = head;
+	for (n = 0; n < KT_APPLY_TOKEN_SWEEP_MAX && head < tail; n++) {
+		r = token_queue_entry(sb, head, id, &expiry);
+		if (r != KT_OK || expiry >= ts - KT_APPLY_TOKEN_GRACE_MS)
+			break;
+		token_used_key(key, id);
+		kt_storage_batch_delete(sb, KT_CF_META, key, TOKEN_USED_KEY_LEN);
+		token_queue_key(qkey, head);
+		kt_storage_batch_delete(sb, KT_CF_META, qkey, TOKEN_QUEUE_KEY_LEN);
+		head++;
+	}
+	if (r == KT_OK && head != start)
+		token_queue_put(sb, head, tail);
+	return r == KT_OK ? kt_storage_batch_error(sb) : r;
+}
+
+/* The registrar token checks of a change, against the batch time ts: its
+ * expiry (the handler checked it against its own clock before sequencing;
+ * this is the deterministic re-check) and single use.  On KT_OK id is the
+ * token's id, for token_record. */
+static int token_check(kt_storage_batch *sb, const kt_change *c,
+		       const kt_provenance *pv, uint64_t ts,
+		       uint8_t id[KT_HASH_BYTES])
+{
+	int r;
+
+	if (pv->expiry_ms < ts)
+		return KT_ERR_TOKEN_EXPIRED;
+	r = token_id(id, c->account, c->account_len, pv);
+	if (r == KT_OK)
+		r = token_check_unused(sb, id);
+	return r;
+}
+
+int kt_apply_token_used(kt_storage *st, const uint8_t *account,
+			size_t account_len, const kt_provenance *pv)
+{
+	uint8_t id[KT_HASH_BYTES], key[TOKEN_USED_KEY_LEN + 1], *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (st == NULL || account == NULL || pv == NULL)
+		return KT_ERR_INVALID_ARG;
+	r = token_id(id, account, account_len, pv);
+	if (r != KT_OK)
+		return r;
+	token_used_key(key, id);
+	r = kt_storage_get(st, NULL, KT_CF_META, key, TOKEN_USED_KEY_LEN, &v, &n);
+	kt_storage_free(v);
+	if (r == KT_OK)
+		return KT_ERR_TOKEN_USED;
+	return r == KT_ERR_NOT_FOUND ? KT_OK : r;
+}
+
 /* What check_change found, for write_change. */
 struct step {
 	kt_provenance pv;
@@ -483,6 +729,8 @@ struct step {
 	uint8_t prev_history[KT_HASH_BYTES];
 	uint8_t *value;                 /* encoded next value (heap) */
 	size_t value_len;
+	int has_token;                  /* a registrar token to record */
+	uint8_t token[KT_HASH_BYTES];   /* its id */
 };
 
 static void step_clear(struct step *s)
@@ -601,6 +849,11 @@ static int check_change(kt_apply *a, kt_storage_batch *sb, const kt_change *c,
 		r = find_account(sb, c, s);
 	if (r == KT_OK && s->is_new)
 		r = new_account_check(sb, c, s);
+	/* authorisation before state: a spent token is refused as such */
+	if (r == KT_OK && s->pv.type == KT_PROV_REGISTRAR) {
+		r = token_check(sb, c, &s->pv, ts, s->token);
+		s->has_token = r == KT_OK;
+	}
 	version = s->is_new ? 0 : s->head.version;
 	if (r == KT_OK && c->expected_version != version)
 		r = KT_ERR_VERSION_MISMATCH;
@@ -717,7 +970,10 @@ static int write_change(kt_apply *a, kt_storage_batch *sb,
 	if (s->is_new)
 		a->accounts++;
 	put_account(sb, c, s, &e);
-	r = kt_storage_batch_error(sb);
+	r = s->has_token ? token_record(sb, s->token, s->pv.expiry_ms,
+					e.leaf.log_index) : KT_OK;
+	if (r == KT_OK)
+		r = kt_storage_batch_error(sb);
 	if (r == KT_OK) {
 		res->code = KT_OK;
 		res->version = e.leaf.version;
@@ -842,7 +1098,8 @@ static int apply_body(kt_apply *a, kt_storage_batch *sb, const kt_batch *b,
 	ts = b->timestamp_ms > a->last_ts ? b->timestamp_ms : a->last_ts;
 	bm.inner = kt_storage_map_store_apply(a->p.storage);
 	bm.version = first;
-	if (b->heartbeat)
+	r = token_sweep(sb, ts);
+	if (r == KT_OK && b->heartbeat)
 		r = append_heartbeat(a, sb, ts);
 	for (i = 0; i < b->count && r == KT_OK; i++)
 		r = apply_change(a, sb, &bm, &b->changes[i], ts, &results[i]);

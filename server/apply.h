@@ -23,6 +23,16 @@
  * and the change is not a no-op.  A change that fails these gets its error in
  * its result and produces no entry; the others in the batch go on.
  *
+ * Registrar tokens are single-use, decided here, deterministically: a
+ * registrar-authorised change is refused if the token's expiry is before
+ * the batch time (KT_ERR_TOKEN_EXPIRED: the re-check of the handler's
+ * wall-clock check) or if the token already authorised an accepted change
+ * (KT_ERR_TOKEN_USED), also earlier in the same batch.  An accepted one
+ * records its token as used; records of tokens that expired more than
+ * KT_APPLY_TOKEN_GRACE_MS before the batch time are deleted, at most
+ * KT_APPLY_TOKEN_SWEEP_MAX per batch, oldest use first (docs/PROTOCOL.md
+ * §9, "Used registrar tokens").
+ *
  * Map versions: every map node a batch writes is recorded at version
  * first_index (the log position of the batch's first entry).  Reads are
  * answered only at checkpoint sizes, i.e. batch boundaries: a read at tree
@@ -56,6 +66,12 @@ extern "C" {
 
 #define KT_BATCH_MAX_CHANGES 65536u        /* hard cap of one batch */
 #define KT_BATCH_MAX_BYTES (64u << 20)     /* hard cap of an encoded batch */
+
+/* Used registrar tokens: a record is kept at least this long after the
+ * token's expiry (1 h), and at most this many records are deleted per
+ * batch. */
+#define KT_APPLY_TOKEN_GRACE_MS UINT64_C(3600000)
+#define KT_APPLY_TOKEN_SWEEP_MAX 64u
 
 /* One change to be sequenced.  provenance is the kt_provenance encoding,
  * which carries the operation (op byte + payload).  For an account that has
@@ -153,6 +169,7 @@ void kt_apply_free(kt_apply *a);
  * b->count slots.  Appends one update entry per accepted change (or one
  * heartbeat entry), signs and stores the checkpoint of the new size.  A
  * refused change gets its code in its result (KT_ERR_VERSION_MISMATCH,
+ * KT_ERR_TOKEN_EXPIRED, KT_ERR_TOKEN_USED,
  * KT_ERR_NO_ACCOUNT, KT_ERR_DEVICE_EXISTS, KT_ERR_NOT_FOUND,
  * KT_ERR_NOOP_CHANGE, KT_ERR_TOO_LARGE, KT_ERR_INVALID_ARG, a provenance
  * decoding error: docs/PROTOCOL.md §9 "Applying a batch") and the
@@ -190,6 +207,19 @@ void kt_apply_get_head(const kt_apply *a, kt_apply_head *out);
 /* The applied index recorded by the last committed batch (0 if none yet):
  * the sequencer numbers its batches from here. */
 uint64_t kt_apply_applied_index(const kt_apply *a);
+
+/* Whether the registrar token that *pv carries (pv->type must be
+ * KT_PROV_REGISTRAR with an enrol op) for `account` has already authorised
+ * an accepted change, in the latest committed state: KT_OK (not used),
+ * KT_ERR_TOKEN_USED, KT_ERR_INVALID_ARG (not a registrar provenance, or an
+ * account / device spec the token message refuses), KT_ERR_NOMEM or a
+ * storage error.  A token is identified by SHA-256 of its signed message
+ * (kt_registrar_token_message), so the same (account, device spec, expiry)
+ * is one token whoever signed it.  For the handlers' early refusal; the
+ * apply path decides.  Thread safe (reads storage with a NULL view). */
+KT_MUST_CHECK int kt_apply_token_used(kt_storage *st, const uint8_t *account,
+				      size_t account_len,
+				      const kt_provenance *pv);
 
 #ifdef __cplusplus
 }

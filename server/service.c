@@ -75,6 +75,7 @@ int kt_service_grpc_status(int code)
 	case KT_ERR_UNAUTHORISED:
 	case KT_ERR_UNKNOWN_REGISTRAR:
 	case KT_ERR_TOKEN_EXPIRED:
+	case KT_ERR_TOKEN_USED:
 	case KT_ERR_STALE_REQUEST:
 	case KT_ERR_ADMIN_DENIED:
 	case KT_ERR_UNKNOWN_WITNESS:
@@ -736,6 +737,13 @@ static int handle_update(void *app, const kt_net_call *call, kt_net_reply *reply
 	rc = kt_service_account_load(s, req->account.data, req->account.len, &acct);
 	if (rc == KT_OK && !acct.known && op.op != KT_OP_ENROL)
 		rc = KT_ERR_NO_ACCOUNT;
+	if (rc == KT_OK && op.op == KT_OP_ENROL) {
+		/* single use: the early refusal (the apply path decides) */
+		field = "token";
+		rc = kt_apply_token_used(kt_node_storage(s->node),
+					 req->account.data, req->account.len,
+					 &pv);
+	}
 	if (rc != KT_OK)
 		goto reject;
 	if (op.op != KT_OP_ENROL) {

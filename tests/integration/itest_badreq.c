@@ -5,6 +5,12 @@
  * the newest checkpoint (GetCheckpoint) must be byte for byte the same
  * before and after: a rejected request changes nothing.  The table is
  * mirrored in docs/OPERATIONS.md ("Request errors").
+ *
+ * Registrar tokens are single-use (token_cases): an accepted enrolment's
+ * token is refused when replayed as is, at the account's current version,
+ * and after the device it enrolled was removed (the recovery path); a new
+ * token for the same device is accepted (the twin); the same token twice
+ * in flight at once gives exactly one acceptance.
  */
 #include "itest.h"
 
@@ -33,6 +39,8 @@ enum {
 
 #define ACC_A "tel:+15550001"
 #define ACC_B "tel:+15550002"
+#define ACC_C "tel:+15550003"
+#define ACC_D "tel:+15550004"
 
 typedef struct world {
 	itest_ktd k;
@@ -40,6 +48,12 @@ typedef struct world {
 	itest_device a1, a2, b1;
 	uint8_t *replay;              /* an accepted signed request of A */
 	size_t replay_len;
+	uint8_t *enrol_a;             /* A's accepted enrolment (its token) */
+	size_t enrol_a_len;
+	itest_device c1, c2;          /* C: c1 enrolled, then removed by c2 */
+	uint8_t *enrol_c;             /* C's accepted enrolment of c1 */
+	size_t enrol_c_len;
+	uint64_t c_version;
 	uint64_t a_version;           /* A's current version */
 	uint64_t no_cp_size;          /* a tree size without a checkpoint */
 	kt_note_signer witness;       /* configured on the node */
@@ -202,9 +216,10 @@ static uint8_t *newest_cp(world *w, size_t *len)
 	return itest_get_checkpoint(&w->k, &w->t, len, &size);
 }
 
-static void run_case(world *w, const char *name, const char *method,
-		     const uint8_t *body, size_t len, const char *const *md,
-		     int want)
+/* As run_case; detail (if not NULL) must occur in the status details. */
+static void run_case_detail(world *w, const char *name, const char *method,
+			    const uint8_t *body, size_t len,
+			    const char *const *md, int want, const char *detail)
 {
 	uint8_t *before, *after;
 	size_t blen, alen;
@@ -215,6 +230,9 @@ static void run_case(world *w, const char *name, const char *method,
 	if (res.status != want)
 		itest_fail(__FILE__, __LINE__, "case '%s': status %d (%s), want %d",
 			   name, res.status, res.details, want);
+	if (detail != NULL && strstr(res.details, detail) == NULL)
+		itest_fail(__FILE__, __LINE__, "case '%s': details '%s', want '%s'",
+			   name, res.details, detail);
 	CHECK(want == ST_OK || !res.has_body || res.body_len == 0);
 	after = newest_cp(w, &alen);
 	if (alen != blen || memcmp(before, after, blen) != 0)
@@ -225,6 +243,13 @@ static void run_case(world *w, const char *name, const char *method,
 	free(before);
 	free(after);
 	w->n_cases++;
+}
+
+static void run_case(world *w, const char *name, const char *method,
+		     const uint8_t *body, size_t len, const char *const *md,
+		     int want)
+{
+	run_case_detail(w, name, method, body, len, md, want, NULL);
 }
 
 static void run_pb(world *w, const char *name, const char *method,
@@ -260,9 +285,9 @@ static void setup(world *w)
 	itest_device_new(&w->a1, "a-phone", KT_DEVICE_PRIMARY);
 	itest_device_new(&w->a2, "a-laptop", KT_DEVICE_COMPANION);
 	itest_device_new(&w->b1, "b-phone", KT_DEVICE_PRIMARY);
-	req = itest_req_enrol(&w->k, ACC_A, &w->a1, itest_now_ms() + 600000, &len);
-	itest_update_ok(&w->k, &w->t, req, len, NULL, NULL);
-	free(req);
+	w->enrol_a = itest_req_enrol(&w->k, ACC_A, &w->a1, itest_now_ms() + 600000,
+				     &w->enrol_a_len);
+	itest_update_ok(&w->k, &w->t, w->enrol_a, w->enrol_a_len, NULL, NULL);
 	itest_op_add(&op, &w->a2);
 	w->replay = itest_req_signed(ACC_A, &op, 1, &w->a1, &w->replay_len);
 	itest_update_ok(&w->k, &w->t, w->replay, w->replay_len, &w->a_version, NULL);
@@ -270,6 +295,21 @@ static void setup(world *w)
 	req = itest_req_enrol(&w->k, ACC_B, &w->b1, itest_now_ms() + 600000, &len);
 	itest_update_ok(&w->k, &w->t, req, len, NULL, NULL);
 	free(req);
+	/* C: c1 enrolled by a token, c2 added by c1, c1 removed by c2 */
+	itest_device_new(&w->c1, "c-phone", KT_DEVICE_PRIMARY);
+	itest_device_new(&w->c2, "c-laptop", KT_DEVICE_COMPANION);
+	w->enrol_c = itest_req_enrol(&w->k, ACC_C, &w->c1, itest_now_ms() + 600000,
+				     &w->enrol_c_len);
+	itest_update_ok(&w->k, &w->t, w->enrol_c, w->enrol_c_len, NULL, NULL);
+	itest_op_add(&op, &w->c2);
+	req = itest_req_signed(ACC_C, &op, 1, &w->c1, &len);
+	itest_update_ok(&w->k, &w->t, req, len, NULL, NULL);
+	free(req);
+	itest_op_remove(&op, "c-phone");
+	req = itest_req_signed(ACC_C, &op, 2, &w->c2, &len);
+	itest_update_ok(&w->k, &w->t, req, len, &w->c_version, NULL);
+	free(req);
+	CHECK(w->c_version == 3);
 
 	/* Enrolments in flight at once land in one batch (batch_delay is
 	 * long): a position inside a batch has no checkpoint.  An update
@@ -450,6 +490,105 @@ static void update_cases(world *w)
 		 (const uint8_t *)"\xff\xff\xff\xff\x0f garbage", 14, NULL,
 		 ST_INVALID_ARGUMENT);
 	sodium_memzero(rnd_sk, sizeof(rnd_sk));
+}
+
+/* A packed UpdateRequest with expected_version replaced (the token does
+ * not sign it: anyone who holds a token can send it at any version). */
+static uint8_t *at_version(const uint8_t *req, size_t len, uint64_t ev,
+			   size_t *out_len)
+{
+	Keytrail__V1__UpdateRequest *u;
+	uint8_t *buf;
+
+	u = keytrail__v1__update_request__unpack(NULL, len, req);
+	CHECK(u != NULL);
+	u->expected_version = ev;
+	*out_len = keytrail__v1__update_request__get_packed_size(u);
+	buf = malloc(*out_len);
+	CHECK(buf != NULL);
+	keytrail__v1__update_request__pack(u, buf);
+	keytrail__v1__update_request__free_unpacked(u, NULL);
+	return buf;
+}
+
+/* The same enrolment twice in flight at once (normally one batch: the
+ * node's batch_delay is 150 ms): exactly one is accepted, the other is
+ * refused as a spent token -- by the apply path ("sequenced change") when
+ * both passed the handler before either was committed. */
+static void token_pair_case(world *w)
+{
+	const char *name = "Update: the same registrar token twice in flight";
+	kt_gc_async *as = NULL;
+	itest_device d;
+	uint8_t *req;
+	size_t len, i;
+	int ok = 0, used = 0;
+
+	itest_device_new(&d, "d-phone", KT_DEVICE_PRIMARY);
+	req = itest_req_enrol(&w->k, ACC_D, &d, itest_now_ms() + 600000, &len);
+	CHECK_OK(kt_gc_async_new(w->k.gc, &as));
+	for (i = 0; i < 2; i++)
+		CHECK_OK(kt_gc_async_start(as, M_UPDATE, req, len, NULL, 20000,
+					   NULL));
+	free(req);
+	for (i = 0; i < 2; i++) {
+		kt_gc_result res = {0};
+		void *tag = NULL;
+
+		CHECK(kt_gc_async_next(as, 20000, &tag, &res) == 1);
+		if (res.status == ST_OK) {
+			ok++;
+		} else {
+			CHECK_STATUS(&res, ST_PERMISSION_DENIED);
+			CHECK(strstr(res.details, "KT_ERR_TOKEN_USED") != NULL);
+			used++;
+			printf("  %-62s %2d  %s\n", name, res.status, res.details);
+		}
+		kt_gc_result_clear(&res);
+	}
+	kt_gc_async_free(as);
+	CHECK(ok == 1 && used == 1);
+	w->n_cases++;
+}
+
+/* Registrar tokens are single-use. */
+static void token_cases(world *w)
+{
+	uint8_t *req;
+	size_t len;
+	uint64_t v;
+
+	run_case_detail(w, "Update: replayed registrar token (enrolment accepted)",
+			M_UPDATE, w->enrol_a, w->enrol_a_len, NULL,
+			ST_PERMISSION_DENIED, "KT_ERR_TOKEN_USED");
+	req = at_version(w->enrol_a, w->enrol_a_len, w->a_version, &len);
+	run_case_detail(w, "Update: replayed registrar token at the current version",
+			M_UPDATE, req, len, NULL, ST_PERMISSION_DENIED,
+			"KT_ERR_TOKEN_USED");
+	free(req);
+	/* the recovery path: without single use this adds c1 back */
+	req = at_version(w->enrol_c, w->enrol_c_len, w->c_version, &len);
+	run_case_detail(w, "Update: replayed registrar token after its device was removed",
+			M_UPDATE, req, len, NULL, ST_PERMISSION_DENIED,
+			"KT_ERR_TOKEN_USED");
+	free(req);
+	/* the twin: a new token for the same device recovers it, once */
+	req = itest_req_enrol(&w->k, ACC_C, &w->c1, itest_now_ms() + 600001, &len);
+	{
+		uint8_t *r2;
+		size_t l2;
+
+		r2 = at_version(req, len, w->c_version, &l2);
+		itest_update_ok(&w->k, &w->t, r2, l2, &v, NULL);
+		CHECK(v == w->c_version + 1);
+		w->c_version = v;
+		run_case_detail(w, "Update: replayed recovery token (accepted once)",
+				M_UPDATE, r2, l2, NULL, ST_PERMISSION_DENIED,
+				"KT_ERR_TOKEN_USED");
+		free(r2);
+	}
+	free(req);
+	token_pair_case(w);
 }
 
 static void read_cases(world *w)
@@ -718,6 +857,7 @@ int main(int argc, char **argv)
 		   (unsigned long long)w.t.newest,
 		   (unsigned long long)w.no_cp_size);
 	update_cases(&w);
+	token_cases(&w);
 	read_cases(&w);
 	history_cases(&w);
 	cosig_cases(&w);
@@ -727,6 +867,8 @@ int main(int argc, char **argv)
 	itest_ktd_stop(&w.k);
 	itest_ktd_close_channel(&w.k);
 	free(w.replay);
+	free(w.enrol_a);
+	free(w.enrol_c);
 	kt_note_signer_wipe(&w.witness);
 	itest_note("ok: %zu cases (%llu ms)", w.n_cases,
 		   (unsigned long long)(itest_mono_ms() - t0));

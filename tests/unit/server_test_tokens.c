@@ -1,0 +1,692 @@
+/*
+ * server_test_tokens.c — registrar tokens are single-use, decided by the
+ * deterministic apply path (server/apply.h, docs/PROTOCOL.md §9 "Used
+ * registrar tokens").
+ *
+ * Each test drives kt_apply_batch on a fresh RocksDB in its own mkdtemp
+ * directory (removed after):
+ *   (1) single use: the first enrolment with a token is accepted and
+ *       recorded; the same token again (at the account's current version,
+ *       and at the stale one) is refused with KT_ERR_TOKEN_USED and changes
+ *       nothing (tree size, roots, account version, no checkpoint); a
+ *       fresh token for another device is accepted (the twin);
+ *   (2) recovery replay: after the enrolled device was removed, its old
+ *       token does not add it back (KT_ERR_TOKEN_USED, nothing changed); a
+ *       NEW token for the same device spec does (the twin), once;
+ *   (3) inside one batch: enrol, remove, enrol again with the same token:
+ *       the third is refused; a use that was refused for another reason
+ *       (stale version) does not spend the token, so a later change of the
+ *       same batch may use it;
+ *   (4) expiry is re-checked against the batch time (never the wall
+ *       clock): expiry < time refused (KT_ERR_TOKEN_EXPIRED), expiry ==
+ *       time accepted; a batch whose clock went back uses the last entry's
+ *       time;
+ *   (5) sweeping: records whose token expired more than the grace period
+ *       before the batch time are deleted, at most KT_APPLY_TOKEN_SWEEP_MAX
+ *       per batch, oldest use first, also by heartbeat batches; a swept
+ *       token stays refused (expired); a long-lived token at the queue's
+ *       head holds back the records behind it until it expires;
+ *   (6) the records survive a reopen; a failed commit records nothing and
+ *       the same batch then succeeds; two databases fed the same batches
+ *       hold byte-identical records.
+ */
+#define _GNU_SOURCE 1
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "apply.h"
+#include "kt_enc.h"
+#include "kt_hash.h"
+#include "kt_note.h"
+#include "kt_types.h"
+#include "storage.h"
+
+#define ORIGIN "test.example/tokens"
+#define T0 UINT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
+#define DAY UINT64_C(86400000)
+#define MAXN 80
+
+struct fx {
+	char dir[64];
+	kt_storage *st;
+	kt_apply *a;
+	kt_note_signer signer;
+	uint64_t applied;          /* next applied index */
+};
+
+/* A registrar token, as the provenance that carries it. */
+struct tok {
+	char account[64];
+	kt_provenance pv;
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void open_apply(struct fx *f)
+{
+	kt_apply_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.storage = f->st;
+	p.log_signer = &f->signer;
+	p.origin = ORIGIN;
+	p.origin_len = strlen(ORIGIN);
+	p.max_devices = KT_DEFAULT_MAX_DEVICES;
+	assert_int_equal(kt_apply_open(&p, &f->a), KT_OK);
+}
+
+static struct fx *fx_new(void)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	uint8_t seed[32];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kt-tokens-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(kt_storage_open(f->dir, NULL, &f->st), KT_OK);
+	memset(seed, 0x5a, sizeof(seed));
+	assert_int_equal(kt_note_signer_from_seed(&f->signer, ORIGIN,
+						  strlen(ORIGIN),
+						  KT_NOTE_KEY_ED25519, seed),
+			 KT_OK);
+	f->applied = 1;
+	open_apply(f);
+	return f;
+}
+
+static void fx_reopen(struct fx *f)
+{
+	kt_apply_free(f->a);
+	kt_storage_close(f->st);
+	assert_int_equal(kt_storage_open(f->dir, NULL, &f->st), KT_OK);
+	open_apply(f);
+}
+
+static void fx_free(struct fx *f)
+{
+	kt_apply_free(f->a);
+	kt_storage_close(f->st);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	kt_note_signer_wipe(&f->signer);
+	free(f);
+}
+
+/* ---- building changes ------------------------------------------------------ */
+
+static void make_device(kt_device *d, const char *id, uint8_t seed_byte)
+{
+	uint8_t seed[32], sk[64], xs[32];
+
+	memset(d, 0, sizeof(*d));
+	memcpy(d->id, id, strlen(id));
+	d->id_len = strlen(id);
+	d->sign_pk.type = KT_SIGN_KEY_ED25519;
+	d->enc_pk.type = KT_ENC_KEY_X25519;
+	memset(seed, seed_byte, sizeof(seed));
+	assert_int_equal(crypto_sign_seed_keypair(d->sign_pk.pk, sk, seed), 0);
+	memset(xs, (uint8_t)(seed_byte + 0x40), sizeof(xs));
+	assert_int_equal(crypto_scalarmult_base(d->enc_pk.pk, xs), 0);
+	memcpy(d->push, "apns:token-test", 15);
+	d->push_len = 15;
+	d->kind = KT_DEVICE_PRIMARY;
+	sodium_memzero(sk, sizeof(sk));
+}
+
+/* A token of the test registrar enrolling device (id, seed) into account
+ * until expiry, really signed. */
+static void make_token(struct tok *t, const char *account, const char *id,
+		       uint8_t seed, uint64_t expiry)
+{
+	uint8_t rseed[32], rsk[64];
+	kt_wbuf w;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->account, sizeof(t->account), "%s", account);
+	t->pv.type = KT_PROV_REGISTRAR;
+	t->pv.op.op = KT_OP_ENROL;
+	make_device(&t->pv.op.device, id, seed);
+	memset(rseed, 0x33, sizeof(rseed));
+	t->pv.registrar_pk.type = KT_SIGN_KEY_ED25519;
+	assert_int_equal(crypto_sign_seed_keypair(t->pv.registrar_pk.pk, rsk,
+						  rseed), 0);
+	t->pv.expiry_ms = expiry;
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)account,
+						    strlen(account),
+						    &t->pv.op.device, expiry),
+			 KT_OK);
+	assert_int_equal(kt_sig_sign(&t->pv.sig, rsk, w.data, w.len), KT_OK);
+	kt_wbuf_free(&w);
+	sodium_memzero(rsk, sizeof(rsk));
+}
+
+/* A change of account at expected with provenance pv; the map index is
+ * SHA-256 of the name (the apply path trusts the handler's index). */
+static void fill_change(kt_change *c, const char *account, uint64_t expected,
+			const kt_provenance *pv)
+{
+	kt_wbuf w;
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->account, account, strlen(account));
+	c->account_len = strlen(account);
+	c->expected_version = expected;
+	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
+	assert_int_equal(kt_provenance_encode(&w, pv), KT_OK);
+	assert_int_equal(kt_wbuf_take(&w, &c->provenance, &c->provenance_len),
+			 KT_OK);
+	randombytes_buf(c->opening, sizeof(c->opening));
+	c->has_vrf = 1;
+	kt_sha256(c->index, (const uint8_t *)account, strlen(account));
+}
+
+static void ch_enrol(kt_change *c, const struct tok *t, uint64_t expected)
+{
+	fill_change(c, t->account, expected, &t->pv);
+}
+
+/* An operator's remove of device id. */
+static void ch_remove(kt_change *c, const char *account, uint64_t expected,
+		      const char *id)
+{
+	kt_provenance pv;
+
+	memset(&pv, 0, sizeof(pv));
+	pv.type = KT_PROV_OPERATOR;
+	pv.op.op = KT_OP_REMOVE_DEVICE;
+	memcpy(pv.op.device_id, id, strlen(id));
+	pv.op.device_id_len = strlen(id);
+	memcpy(pv.reason, "test", 4);
+	pv.reason_len = 4;
+	fill_change(c, account, expected, &pv);
+}
+
+/* ---- running batches --------------------------------------------------------- */
+
+/* What must not change when a batch only refuses. */
+struct state {
+	kt_apply_head head;
+	uint8_t queue[16];
+	size_t queue_len;
+};
+
+static void get_queue(struct fx *f, uint8_t out[16], size_t *len)
+{
+	uint8_t *v = NULL;
+	size_t n = 0;
+	int r;
+
+	r = kt_storage_get(f->st, NULL, KT_CF_META, (const uint8_t *)"token_queue",
+			   11, &v, &n);
+	*len = 0;
+	if (r == KT_ERR_NOT_FOUND)
+		return;
+	assert_int_equal(r, KT_OK);
+	assert_int_equal(n, 16);
+	memcpy(out, v, 16);
+	*len = 16;
+	kt_storage_free(v);
+}
+
+static void take_state(struct fx *f, struct state *s)
+{
+	memset(s, 0, sizeof(*s));
+	kt_apply_get_head(f->a, &s->head);
+	get_queue(f, s->queue, &s->queue_len);
+}
+
+/* Queue head and tail (0, 0 when absent). */
+static void queue_bounds(struct fx *f, uint64_t *head, uint64_t *tail)
+{
+	uint8_t q[16];
+	size_t n = 0;
+
+	get_queue(f, q, &n);
+	*head = n == 16 ? kt_load_u64be(q) : 0;
+	*tail = n == 16 ? kt_load_u64be(q + 8) : 0;
+}
+
+/* Applies the n changes (freed after) at time ts at the next applied
+ * index; change i must get code expect[i]. */
+static void run(struct fx *f, uint64_t ts, kt_change *ch, size_t n,
+		const int *expect)
+{
+	kt_change_result res[MAXN];
+	kt_batch b;
+	size_t i;
+
+	assert_true(n <= MAXN);
+	memset(&b, 0, sizeof(b));
+	b.timestamp_ms = ts;
+	b.changes = n > 0 ? ch : NULL;
+	b.count = n;
+	b.heartbeat = n == 0;
+	assert_int_equal(kt_apply_batch(f->a, &b, f->applied++, res), KT_OK);
+	for (i = 0; i < n; i++) {
+		if (res[i].code != expect[i])
+			fail_msg("change %zu: %s, want %s", i,
+				 kt_errname(res[i].code), kt_errname(expect[i]));
+		kt_change_clear(&ch[i]);
+	}
+}
+
+static void run1(struct fx *f, uint64_t ts, kt_change *c, int expect)
+{
+	run(f, ts, c, 1, &expect);
+}
+
+static void heartbeat(struct fx *f, uint64_t ts)
+{
+	run(f, ts, NULL, 0, NULL);
+}
+
+/* A refused batch changed nothing: log, map, queue, no new checkpoint. */
+static void assert_unchanged(struct fx *f, const struct state *before)
+{
+	struct state now;
+	uint8_t *note = NULL;
+	size_t len = 0;
+
+	take_state(f, &now);
+	assert_int_equal(now.head.tree_size, before->head.tree_size);
+	assert_memory_equal(now.head.log_root, before->head.log_root, KT_HASH_BYTES);
+	assert_memory_equal(now.head.map_root, before->head.map_root, KT_HASH_BYTES);
+	assert_int_equal(now.queue_len, before->queue_len);
+	assert_memory_equal(now.queue, before->queue, before->queue_len);
+	assert_int_equal(kt_storage_checkpoint_get(f->st, NULL,
+						   before->head.tree_size + 1,
+						   &note, &len),
+			 KT_ERR_NOT_FOUND);
+}
+
+static uint64_t account_version(struct fx *f, const char *account)
+{
+	kt_storage_account_head h;
+	uint8_t idx[KT_INDEX_BYTES];
+
+	kt_sha256(idx, (const uint8_t *)account, strlen(account));
+	assert_int_equal(kt_storage_account_head_get(f->st, NULL, idx, &h), KT_OK);
+	return h.version;
+}
+
+static int token_used(struct fx *f, const struct tok *t)
+{
+	return kt_apply_token_used(f->st, (const uint8_t *)t->account,
+				   strlen(t->account), &t->pv);
+}
+
+/* ---- (1) single use ------------------------------------------------------------ */
+
+static void test_single_use(void **state)
+{
+	struct fx *f = fx_new();
+	struct tok t, other;
+	struct state before;
+	kt_change c;
+
+	(void)state;
+	make_token(&t, "tel:+1", "phone", 1, T0 + DAY);
+	assert_int_equal(token_used(f, &t), KT_OK);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0, &c, KT_OK);
+	assert_int_equal(token_used(f, &t), KT_ERR_TOKEN_USED);
+	assert_int_equal(account_version(f, "tel:+1"), 1);
+
+	/* replayed at the current version (would be DEVICE_EXISTS) and at the
+	 * stale one (would be VERSION_MISMATCH): the token is refused first */
+	take_state(f, &before);
+	ch_enrol(&c, &t, 1);
+	run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
+	assert_unchanged(f, &before);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
+	assert_unchanged(f, &before);
+	assert_int_equal(account_version(f, "tel:+1"), 1);
+
+	/* the twin: a fresh token (another device) is accepted */
+	make_token(&other, "tel:+1", "laptop", 2, T0 + DAY);
+	assert_int_equal(token_used(f, &other), KT_OK);
+	ch_enrol(&c, &other, 1);
+	run1(f, T0 + 30, &c, KT_OK);
+	assert_int_equal(account_version(f, "tel:+1"), 2);
+	assert_int_equal(token_used(f, &other), KT_ERR_TOKEN_USED);
+
+	/* a token differs by any signed byte: same device, other expiry */
+	make_token(&other, "tel:+1", "phone", 1, T0 + DAY + 1);
+	assert_int_equal(token_used(f, &other), KT_OK);
+	/* and kt_apply_token_used refuses what is not a registrar token */
+	other.pv.type = KT_PROV_OPERATOR;
+	assert_int_equal(token_used(f, &other), KT_ERR_INVALID_ARG);
+	fx_free(f);
+}
+
+/* ---- (2) replay after the device was removed ------------------------------------- */
+
+static void test_recovery_replay(void **state)
+{
+	struct fx *f = fx_new();
+	struct tok t, fresh;
+	struct state before;
+	kt_change c;
+
+	(void)state;
+	make_token(&t, "tel:+2", "phone", 1, T0 + DAY);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0, &c, KT_OK);
+	ch_remove(&c, "tel:+2", 1, "phone");
+	run1(f, T0 + 10, &c, KT_OK);
+	assert_int_equal(account_version(f, "tel:+2"), 2);
+
+	/* without single use this re-adds the removed device */
+	take_state(f, &before);
+	ch_enrol(&c, &t, 2);
+	run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
+	assert_unchanged(f, &before);
+	assert_int_equal(account_version(f, "tel:+2"), 2);
+
+	/* the twin: a new token for the same device spec recovers it, once */
+	make_token(&fresh, "tel:+2", "phone", 1, T0 + DAY + 1);
+	ch_enrol(&c, &fresh, 2);
+	run1(f, T0 + 30, &c, KT_OK);
+	assert_int_equal(account_version(f, "tel:+2"), 3);
+	ch_remove(&c, "tel:+2", 3, "phone");
+	run1(f, T0 + 40, &c, KT_OK);
+	take_state(f, &before);
+	ch_enrol(&c, &fresh, 4);
+	run1(f, T0 + 50, &c, KT_ERR_TOKEN_USED);
+	assert_unchanged(f, &before);
+	fx_free(f);
+}
+
+/* ---- (3) inside one batch ------------------------------------------------------------ */
+
+static void test_same_batch(void **state)
+{
+	struct fx *f = fx_new();
+	struct tok t, u;
+	kt_change ch[3];
+	static const int e1[3] = {KT_OK, KT_OK, KT_ERR_TOKEN_USED};
+	static const int e2[3] = {KT_ERR_VERSION_MISMATCH, KT_OK,
+				  KT_ERR_TOKEN_USED};
+
+	(void)state;
+	make_token(&t, "tel:+3", "phone", 1, T0 + DAY);
+	ch_enrol(&ch[0], &t, 0);
+	ch_remove(&ch[1], "tel:+3", 1, "phone");
+	ch_enrol(&ch[2], &t, 2);        /* would re-add phone */
+	run(f, T0, ch, 3, e1);
+	assert_int_equal(account_version(f, "tel:+3"), 2);
+
+	/* a refused use does not spend the token */
+	make_token(&u, "tel:+4", "phone", 1, T0 + DAY);
+	ch_enrol(&ch[0], &u, 7);        /* stale: refused, not recorded */
+	ch_enrol(&ch[1], &u, 0);
+	ch_enrol(&ch[2], &u, 1);
+	run(f, T0 + 10, ch, 3, e2);
+	assert_int_equal(account_version(f, "tel:+4"), 1);
+	{
+		kt_apply_head h;
+
+		kt_apply_get_head(f->a, &h);
+		assert_int_equal(h.tree_size, 3);
+	}
+	fx_free(f);
+}
+
+/* ---- (4) expiry against the batch time ------------------------------------------------ */
+
+static void test_expiry_recheck(void **state)
+{
+	struct fx *f = fx_new();
+	struct tok t;
+	struct state before;
+	kt_change c;
+
+	(void)state;
+	/* expiry one ms before the batch time: refused, nothing written */
+	make_token(&t, "tel:+5", "phone", 1, T0 - 1);
+	take_state(f, &before);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0, &c, KT_ERR_TOKEN_EXPIRED);
+	assert_unchanged(f, &before);
+	assert_int_equal(token_used(f, &t), KT_OK);
+	/* expiry equal to the batch time: accepted */
+	make_token(&t, "tel:+5", "phone", 1, T0);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0, &c, KT_OK);
+
+	/* the time of a batch whose clock went back is the last entry's
+	 * (T0 + 100): a token valid at the batch's own clock is expired */
+	heartbeat(f, T0 + 100);
+	make_token(&t, "tel:+6", "phone", 1, T0 + 50);
+	take_state(f, &before);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0 + 10, &c, KT_ERR_TOKEN_EXPIRED);
+	assert_unchanged(f, &before);
+	/* the twin: expiry at the last entry's time is accepted */
+	make_token(&t, "tel:+6", "phone", 1, T0 + 100);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0 + 10, &c, KT_OK);
+	fx_free(f);
+}
+
+/* ---- (5) sweeping --------------------------------------------------------------------- */
+
+static void test_sweep(void **state)
+{
+	struct fx *f = fx_new();
+	static struct tok t[70];
+	kt_change ch[70];
+	int ok[70];
+	struct tok longl, shortt;
+	uint64_t head, tail, e = T0 + 1000;
+	size_t i;
+	kt_change c;
+
+	(void)state;
+	for (i = 0; i < 70; i++) {
+		char acc[32];
+
+		snprintf(acc, sizeof(acc), "tel:+70%02zu", i);
+		make_token(&t[i], acc, "phone", (uint8_t)(i + 1), e);
+		ch_enrol(&ch[i], &t[i], 0);
+		ok[i] = KT_OK;
+	}
+	run(f, T0, ch, 70, ok);
+	queue_bounds(f, &head, &tail);
+	assert_int_equal(head, 0);
+	assert_int_equal(tail, 70);
+
+	/* expired, but not more than the grace period ago: kept */
+	heartbeat(f, e + KT_APPLY_TOKEN_GRACE_MS);
+	queue_bounds(f, &head, &tail);
+	assert_int_equal(head, 0);
+	assert_int_equal(token_used(f, &t[0]), KT_ERR_TOKEN_USED);
+
+	/* one ms later: the oldest KT_APPLY_TOKEN_SWEEP_MAX go */
+	heartbeat(f, e + KT_APPLY_TOKEN_GRACE_MS + 1);
+	queue_bounds(f, &head, &tail);
+	assert_int_equal(head, KT_APPLY_TOKEN_SWEEP_MAX);
+	assert_int_equal(tail, 70);
+	for (i = 0; i < 70; i++)
+		assert_int_equal(token_used(f, &t[i]),
+				 i < KT_APPLY_TOKEN_SWEEP_MAX ? KT_OK
+							      : KT_ERR_TOKEN_USED);
+	/* the next batch (here: refused changes only) takes the rest */
+	ch_enrol(&c, &t[0], 0);
+	run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 2, &c, KT_ERR_TOKEN_EXPIRED);
+	queue_bounds(f, &head, &tail);
+	assert_int_equal(head, 70);
+	assert_int_equal(tail, 70);
+	for (i = 0; i < 70; i++)
+		assert_int_equal(token_used(f, &t[i]), KT_OK);
+	/* a swept token stays refused: it has expired (also at the version
+	 * where it would otherwise apply) */
+	ch_enrol(&c, &t[1], 1);
+	run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 3, &c, KT_ERR_TOKEN_EXPIRED);
+	{
+		uint8_t qk[12 + 16 + 1];
+		uint8_t *v = NULL;
+		size_t n = 0;
+
+		/* the queue entries are gone too */
+		memcpy(qk, "token_queue/", 12);
+		memcpy(qk + 12, "0000000000000000", 16);
+		assert_int_equal(kt_storage_get(f->st, NULL, KT_CF_META, qk, 28,
+						&v, &n), KT_ERR_NOT_FOUND);
+		memcpy(qk + 12, "0000000000000045", 16); /* 69 */
+		assert_int_equal(kt_storage_get(f->st, NULL, KT_CF_META, qk, 28,
+						&v, &n), KT_ERR_NOT_FOUND);
+	}
+
+	/* FIFO: a long-lived token used first holds back a short one */
+	e = T0 + 10 * DAY;
+	make_token(&longl, "tel:+8001", "phone", 1, e + DAY);
+	make_token(&shortt, "tel:+8002", "phone", 1, e + 1000);
+	ch_enrol(&ch[0], &longl, 0);
+	ch_enrol(&ch[1], &shortt, 0);
+	run(f, e, ch, 2, ok);
+	heartbeat(f, e + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
+	assert_int_equal(token_used(f, &shortt), KT_ERR_TOKEN_USED);
+	queue_bounds(f, &head, &tail);
+	assert_int_equal(head, 70);
+	assert_int_equal(tail, 72);
+	heartbeat(f, e + DAY + KT_APPLY_TOKEN_GRACE_MS + 1);
+	assert_int_equal(token_used(f, &longl), KT_OK);
+	assert_int_equal(token_used(f, &shortt), KT_OK);
+	queue_bounds(f, &head, &tail);
+	assert_int_equal(head, 72);
+	assert_int_equal(tail, 72);
+	fx_free(f);
+}
+
+/* ---- (6) reopen, failed commit, determinism ----------------------------------------------- */
+
+static void test_durable(void **state)
+{
+	struct fx *f = fx_new();
+	struct tok t, u;
+	kt_change_result res[1];
+	kt_change c;
+	kt_batch b;
+
+	(void)state;
+	make_token(&t, "tel:+9", "phone", 1, T0 + DAY);
+	ch_enrol(&c, &t, 0);
+	run1(f, T0, &c, KT_OK);
+	fx_reopen(f);
+	assert_int_equal(token_used(f, &t), KT_ERR_TOKEN_USED);
+	ch_enrol(&c, &t, 1);
+	run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
+
+	/* a failed commit records nothing; the same batch then succeeds */
+	make_token(&u, "tel:+10", "phone", 1, T0 + DAY);
+	ch_enrol(&c, &u, 0);
+	memset(&b, 0, sizeof(b));
+	b.timestamp_ms = T0 + 20;
+	b.changes = &c;
+	b.count = 1;
+	kt_storage_test_fail_writes(f->st, 1);
+	assert_int_equal(kt_apply_batch(f->a, &b, f->applied, res), KT_ERR_STORAGE);
+	assert_int_equal(token_used(f, &u), KT_OK);
+	assert_int_equal(kt_apply_batch(f->a, &b, f->applied++, res), KT_OK);
+	assert_int_equal(res[0].code, KT_OK);
+	assert_int_equal(token_used(f, &u), KT_ERR_TOKEN_USED);
+	kt_change_clear(&c);
+	fx_free(f);
+}
+
+/* The records of the same batches on two databases. */
+static void feed(struct fx *f)
+{
+	struct tok t[3];
+	kt_change ch[3];
+	static const int e[3] = {KT_OK, KT_OK, KT_ERR_TOKEN_USED};
+
+	make_token(&t[0], "tel:+11", "phone", 1, T0 + 1000);
+	make_token(&t[1], "tel:+12", "phone", 2, T0 + DAY);
+	ch_enrol(&ch[0], &t[0], 0);
+	ch_enrol(&ch[1], &t[1], 0);
+	ch_enrol(&ch[2], &t[0], 1);
+	run(f, T0, ch, 3, e);
+	heartbeat(f, T0 + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
+}
+
+static void test_determinism(void **state)
+{
+	struct fx *f1 = fx_new(), *f2 = fx_new();
+	uint8_t qk[12 + 16 + 1];
+	uint64_t n;
+
+	(void)state;
+	feed(f1);
+	feed(f2);
+	memcpy(qk, "token_queue", 11);
+	for (n = 0; n < 3; n++) {
+		uint8_t *v1 = NULL, *v2 = NULL;
+		size_t l1 = 0, l2 = 0, klen = 11;
+		int r1, r2;
+
+		if (n > 0) {
+			/* queue entry n - 1 */
+			qk[11] = '/';
+			snprintf((char *)qk + 12, 17, "%016llx",
+				 (unsigned long long)(n - 1));
+			klen = 28;
+		}
+		r1 = kt_storage_get(f1->st, NULL, KT_CF_META, qk, klen, &v1, &l1);
+		r2 = kt_storage_get(f2->st, NULL, KT_CF_META, qk, klen, &v2, &l2);
+		assert_int_equal(r1, r2);
+		assert_int_equal(l1, l2);
+		if (r1 == KT_OK)
+			assert_memory_equal(v1, v2, l1);
+		kt_storage_free(v1);
+		kt_storage_free(v2);
+	}
+	{
+		uint64_t h1, t1, h2, t2;
+
+		queue_bounds(f1, &h1, &t1);
+		queue_bounds(f2, &h2, &t2);
+		assert_int_equal(h1, 1);
+		assert_int_equal(t1, 2);
+		assert_int_equal(h2, h1);
+		assert_int_equal(t2, t1);
+	}
+	fx_free(f1);
+	fx_free(f2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_single_use),
+		cmocka_unit_test(test_recovery_replay),
+		cmocka_unit_test(test_same_batch),
+		cmocka_unit_test(test_expiry_recheck),
+		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_durable),
+		cmocka_unit_test(test_determinism),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
