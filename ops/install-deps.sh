@@ -9,6 +9,8 @@ packages=(
   libgrpc-dev grpc-proto libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libraft-dev libuv1-dev
   python3-grpcio
+  # libcrypto headers: integration_tls makes its test CA and certificates at run time
+  libssl-dev
 )
 
 missing=()

@@ -296,6 +296,7 @@ void itest_ktd_start(itest_ktd *k)
 	const char *v;
 
 	CHECK(k->pid == 0);
+	k->admin_addr[0] = '\0';
 	argv[argc++] = ktd_path;
 	argv[argc++] = "--dev";
 	argv[argc++] = "--data-dir";
@@ -342,6 +343,8 @@ void itest_ktd_start(itest_ktd *k)
 		if ((v = after(line, "ktd: listening on ")) != NULL) {
 			copy_str(k->addr, sizeof(k->addr), v);
 			got_listen = 1;
+		} else if ((v = after(line, "ktd: admin listening on ")) != NULL) {
+			copy_str(k->admin_addr, sizeof(k->admin_addr), v);
 		} else if ((v = after(line, "ktd: dev origin: ")) != NULL) {
 			copy_str(k->origin, sizeof(k->origin), v);
 		} else if ((v = after(line, "ktd: dev log verifier key: ")) != NULL) {

@@ -79,6 +79,8 @@ typedef struct itest_ktd {
 	char data_dir[300];
 	char log_path[300];              /* ktd's stderr */
 	char addr[64];                   /* "127.0.0.1:PORT" */
+	char admin_addr[64];             /* admin_listen's "127.0.0.1:PORT", or ""
+	                                    when Admin is served on addr */
 	char extra[16][512];             /* --set values */
 	size_t n_extra;
 	/* what the dev node printed */

@@ -392,6 +392,9 @@ static void test_validate(void **state)
 		{"metrics_listen = 127.0.0.1:7600\n", "different addresses"},
 		{"admin_listen = 127.0.0.1:2\nmetrics_listen = 127.0.0.1:2\n", "different addresses"},
 		{"admin_listen = 127.0.0.1:2\nmetrics_listen = 127.0.0.1:3\n", NULL},
+		/* port 0: each listener gets its own free port */
+		{"listen = 127.0.0.1:0\nadmin_listen = 127.0.0.1:0\n", NULL},
+		{"listen = unix:/tmp/k:0\nadmin_listen = unix:/tmp/k:0\n", "different addresses"},
 		{"retention = 1m\nheartbeat_interval = 2m\n", "retention"},
 		{"retention = 2m\nheartbeat_interval = 2m\n", NULL},
 		{"raft_address = 10.0.0.1:7700\n", "need raft_id"},
