@@ -49,7 +49,10 @@
  * FIGURES.  Per call type: OK count and rate, latency percentiles (open
  * loop: from the due time, and also from the actual send), errors by gRPC
  * status; cpu used by kt-load, by ktd (--ktd-pid) and by every other
- * process, and ktd's busiest thread (on a cpu / waiting for one).
+ * process, and ktd's busiest thread (on a cpu / waiting for one).  At
+ * the end one "kt-load result:" line of name=value counts over every
+ * phase, for scripts; with --strict the exit status is 3 if any call
+ * failed (see failed_calls), so that a smoke test can rely on it.
  *
  * THREADS.  One thread per channel (one TCP connection each); thread t
  * owns the accounts n with n % channels == t, so per-account state needs
@@ -315,6 +318,7 @@ typedef struct options {
 	uint64_t lvs_window;         /* 0: last_verified_size anywhere */
 	uint64_t presign;            /* updates signed before the clock starts */
 	long ktd_pid;
+	int strict;                  /* exit 3 if any call failed */
 } options;
 
 /* What client.conf says. */
@@ -342,6 +346,7 @@ typedef struct load {
 	uint8_t seedkey[32];         /* BLAKE2b(seed) */
 	account_state *acct;         /* o.accounts entries, index n - o.first */
 	phase ph;
+	stats total[C_NTYPES];       /* every phase so far (the result line) */
 	pthread_barrier_t start, done;
 	unsigned finished;           /* threads done with the phase (atomic) */
 	struct worker *w;
@@ -1546,6 +1551,7 @@ static void phase_run(load *L, enum pkind kind, const char *name, double rate,
 	uint64_t t_start, t_end;
 	double c0, k0, a0, c1, k1, a1;
 	static task_snap ts0, ts1;
+	unsigned t, i;
 
 	L->ph.kind = kind;
 	L->ph.name = name != NULL ? name : "warmup";
@@ -1565,7 +1571,6 @@ static void phase_run(load *L, enum pkind kind, const char *name, double rate,
 
 		for (;;) {
 			uint64_t done = 0, now;
-			unsigned t;
 
 			for (t = 0; t < 50 && __atomic_load_n(&L->finished, __ATOMIC_ACQUIRE) <
 						      L->o.channels; t++)
@@ -1588,6 +1593,10 @@ static void phase_run(load *L, enum pkind kind, const char *name, double rate,
 	}
 	pthread_barrier_wait(&L->done);
 	t_end = mono_ns();
+	if (kind != P_PRESIGN) /* presign keeps the last phase's stats */
+		for (t = 0; t < L->o.channels; t++)
+			for (i = 0; i < C_NTYPES; i++)
+				stats_merge(&L->total[i], &L->w[t].st[i]);
 	c1 = cpu_self_s();
 	k1 = cpu_pid_s(L->o.ktd_pid);
 	a1 = cpu_busy_all_s();
@@ -1596,6 +1605,53 @@ static void phase_run(load *L, enum pkind kind, const char *name, double rate,
 		report(L, &L->ph, (double)(t_end - t_start) / 1e9, c1 - c0,
 		       k0 >= 0 && k1 >= 0 ? k1 - k0 : -1.0,
 		       a0 >= 0 && a1 >= 0 ? a1 - a0 : -1.0, &ts0, &ts1);
+}
+
+/* ---- the result line ------------------------------------------------------------ */
+
+/* Calls in t that failed: ended with a non-OK status, answered OK but
+ * failed a check, or could not be sent.  A stale expected_version (the
+ * version is re-read and the update resent) and an enrolment of an account
+ * that already exists (a resumed populate) are not failures. */
+static uint64_t failed_calls(const stats *t, uint64_t *status_errors, uint64_t *bad,
+			     uint64_t *local)
+{
+	size_t i;
+
+	*status_errors = *bad = *local = 0;
+	for (i = 0; i < C_NTYPES; i++) {
+		uint64_t not_ok = t[i].lat.n - t[i].lat_ok.n; /* incl. bad */
+		uint64_t excused = t[i].bad + t[i].stale + t[i].exists;
+
+		*status_errors += not_ok > excused ? not_ok - excused : 0;
+		*bad += t[i].bad;
+		*local += t[i].local_err;
+	}
+	return *status_errors + *bad + *local;
+}
+
+/* Prints "kt-load result: name=value ..." over every phase run; returns
+ * the number of failed calls. */
+static uint64_t print_result(const load *L)
+{
+	const stats *t = L->total;
+	uint64_t st_err, bad, local, failed, verified = 0, stale = 0, exists = 0;
+	size_t i;
+
+	failed = failed_calls(t, &st_err, &bad, &local);
+	printf("kt-load result:");
+	for (i = 0; i < C_NTYPES; i++) {
+		printf(" %s.ok=%" PRIu64, ctype_name[i], t[i].lat_ok.n);
+		verified += t[i].verified;
+		stale += t[i].stale;
+		exists += t[i].exists;
+	}
+	printf(" verified=%" PRIu64 " stale=%" PRIu64 " exists=%" PRIu64
+	       " status_errors=%" PRIu64 " bad=%" PRIu64 " local=%" PRIu64
+	       " failed=%" PRIu64 "\n",
+	       verified, stale, exists, st_err, bad, local, failed);
+	fflush(stdout);
+	return failed;
 }
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -1631,7 +1687,13 @@ static void usage(FILE *f)
 		"                     signed as they are sent)\n"
 		"  --verify-every N   verify the checkpoint signature of every Nth answer\n"
 		"                     (default 100; 0: never)\n"
-		"  --ktd-pid PID      also report the server's CPU use\n");
+		"  --ktd-pid PID      also report the server's CPU use\n"
+		"both:\n"
+		"  --strict           exit 3 if any call failed: a non-OK status (not\n"
+		"                     counting a stale expected_version, re-read and\n"
+		"                     resent, or an account that already existed), an\n"
+		"                     OK answer that failed a check, or a call that\n"
+		"                     could not be sent (see the \"kt-load result:\" line)\n");
 }
 
 static double num_arg(const char *opt, const char *v, double min, double max)
@@ -1669,6 +1731,10 @@ static void parse_options(int argc, char **argv, options *o)
 		if (strcmp(a, "--help") == 0) {
 			usage(stdout);
 			exit(0);
+		}
+		if (strcmp(a, "--strict") == 0) {
+			o->strict = 1;
+			continue;
 		}
 		if (v == NULL)
 			die("%s needs a value", a);
@@ -1769,8 +1835,8 @@ static void workers_stop(load *L)
 int main(int argc, char **argv)
 {
 	load *L = calloc(1, sizeof(*L));
-	uint64_t i;
-	int r;
+	uint64_t i, failed;
+	int r, strict;
 
 	if (L == NULL)
 		die("out of memory");
@@ -1820,9 +1886,15 @@ int main(int argc, char **argv)
 	}
 	workers_stop(L);
 	state_save(L);
+	failed = print_result(L);
+	strict = L->o.strict;
 	for (i = 0; i < L->o.accounts; i++)
 		sodium_memzero(L->acct[i].sk, sizeof(L->acct[i].sk));
 	free(L->acct);
 	free(L);
+	if (strict && failed != 0) {
+		fprintf(stderr, "kt-load: %" PRIu64 " calls failed (--strict)\n", failed);
+		return 3;
+	}
 	return 0;
 }
