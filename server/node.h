@@ -124,6 +124,9 @@ const kt_config *kt_node_config(const kt_node *n);
 const kt_node_keys *kt_node_keys_get(const kt_node *n);
 kt_storage *kt_node_storage(kt_node *n);
 
+/* The node's cache of per-size read heads (reader.h); owned by the node. */
+struct kt_reader_cache *kt_node_reader_cache(kt_node *n);
+
 /* The head published after the last applied batch (a copy). */
 void kt_node_head(kt_node *n, kt_apply_head *out);
 

@@ -3,6 +3,7 @@
  */
 #include "reader.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,125 @@
 
 #include "kt_commit.h"
 #include "kt_note.h"
+
+/* ---- the per-size head cache ------------------------------------------ */
+
+#define HEAD_CACHE_SLOTS 8u
+
+struct head_slot {
+	int used;
+	uint64_t size;
+	uint64_t gen;
+	kt_read_head h;   /* without a consistency proof */
+};
+
+struct kt_reader_cache {
+	pthread_mutex_t mu;
+	unsigned next;    /* slot the next new size replaces */
+	struct head_slot s[HEAD_CACHE_SLOTS];
+};
+
+int kt_reader_cache_new(kt_reader_cache **out)
+{
+	kt_reader_cache *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (c == NULL)
+		return KT_ERR_NOMEM;
+	if (pthread_mutex_init(&c->mu, NULL) != 0) {
+		free(c);
+		return KT_ERR_NOMEM;
+	}
+	*out = c;
+	return KT_OK;
+}
+
+void kt_reader_cache_free(kt_reader_cache *c)
+{
+	unsigned i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < HEAD_CACHE_SLOTS; i++)
+		kt_read_head_clear(&c->s[i].h);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* Copies src into *dst with its own checkpoint buffer. */
+static int head_copy(kt_read_head *dst, const kt_read_head *src)
+{
+	*dst = *src;
+	dst->checkpoint = malloc(src->checkpoint_len);
+	if (dst->checkpoint == NULL) {
+		memset(dst, 0, sizeof(*dst));
+		return KT_ERR_NOMEM;
+	}
+	memcpy(dst->checkpoint, src->checkpoint, src->checkpoint_len);
+	return KT_OK;
+}
+
+/* KT_OK and a copy of the cached head for (size, gen); KT_ERR_NOT_FOUND if
+ * none is cached. */
+static int head_cache_get(kt_reader_cache *c, uint64_t size, uint64_t gen,
+			  kt_read_head *out)
+{
+	unsigned i;
+	int rc = KT_ERR_NOT_FOUND;
+
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < HEAD_CACHE_SLOTS; i++)
+		if (c->s[i].used && c->s[i].size == size && c->s[i].gen == gen) {
+			rc = head_copy(out, &c->s[i].h);
+			break;
+		}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* 1 if a head at size is cached (any generation): its checkpoint exists. */
+static int head_cache_has(kt_reader_cache *c, uint64_t size)
+{
+	unsigned i;
+	int has = 0;
+
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < HEAD_CACHE_SLOTS; i++)
+		has |= c->s[i].used && c->s[i].size == size;
+	pthread_mutex_unlock(&c->mu);
+	return has;
+}
+
+/* Stores a copy of h for (size, gen), replacing an older generation of the
+ * size or the oldest slot.  Best effort: out of memory stores nothing. */
+static void head_cache_put(kt_reader_cache *c, uint64_t size, uint64_t gen,
+			   const kt_read_head *h)
+{
+	kt_read_head copy;
+	struct head_slot *slot = NULL;
+	unsigned i;
+
+	if (head_copy(&copy, h) != KT_OK)
+		return;
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < HEAD_CACHE_SLOTS && slot == NULL; i++)
+		if (c->s[i].used && c->s[i].size == size)
+			slot = &c->s[i];
+	if (slot == NULL) {
+		slot = &c->s[c->next];
+		c->next = (c->next + 1) % HEAD_CACHE_SLOTS;
+	}
+	if (slot->used && slot->size == size && slot->gen > gen) {
+		kt_read_head_clear(&copy); /* a newer one is cached already */
+	} else {
+		kt_read_head_clear(&slot->h);
+		slot->h = copy;
+		slot->used = 1;
+		slot->size = size;
+		slot->gen = gen;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
 
 /* ---- open / close ------------------------------------------------------ */
 
@@ -40,6 +160,9 @@ int kt_reader_open(kt_reader *r, kt_node *n, uint64_t tree_size)
 	memset(r, 0, sizeof(*r));
 	r->node = n;
 	r->st = kt_node_storage(n);
+	/* before the view: a head cached at this generation is never older
+	 * than what the view sees */
+	r->checkpoint_gen = kt_storage_checkpoint_generation(r->st);
 	rc = kt_storage_view_open(r->st, &r->view);
 	if (rc == KT_OK)
 		rc = kt_reader_newest(n, r->view, &newest);
@@ -52,7 +175,9 @@ int kt_reader_open(kt_reader *r, kt_node *n, uint64_t tree_size)
 		rc = KT_ERR_LOG_BAD_SIZE;
 		goto out;
 	}
-	rc = kt_storage_checkpoint_get(r->st, r->view, size, &note, &note_len);
+	if (!head_cache_has(kt_node_reader_cache(n), size))
+		rc = kt_storage_checkpoint_get(r->st, r->view, size, &note,
+					       &note_len);
 	if (rc == KT_ERR_NOT_FOUND)
 		rc = KT_ERR_NO_CHECKPOINT;
 	if (rc != KT_OK)
@@ -199,6 +324,30 @@ out:
 	return rc;
 }
 
+/* The parts of the head at r->size that do not depend on the client: the
+ * checkpoint with its cosignatures, the last entry and its inclusion. */
+static int head_shared(kt_reader *r, kt_read_head *out)
+{
+	kt_reader_cache *c = kt_node_reader_cache(r->node);
+	int rc;
+
+	if (head_cache_get(c, r->size, r->checkpoint_gen, out) == KT_OK)
+		return KT_OK;
+	out->tree_size = r->size;
+	rc = kt_reader_checkpoint(r->st, r->view, r->size, 1, &out->checkpoint,
+				  &out->checkpoint_len);
+	if (rc == KT_OK)
+		rc = read_entry(r, r->size - 1, out->last_entry,
+				&out->last_entry_len);
+	if (rc == KT_OK)
+		rc = kt_log_prove_inclusion(&r->log, r->size - 1, r->size,
+					    out->last_inclusion.h,
+					    &out->last_inclusion.n);
+	if (rc == KT_OK)
+		head_cache_put(c, r->size, r->checkpoint_gen, out);
+	return rc;
+}
+
 int kt_reader_head(kt_reader *r, uint64_t last_verified_size, kt_read_head *out)
 {
 	int rc;
@@ -206,9 +355,7 @@ int kt_reader_head(kt_reader *r, uint64_t last_verified_size, kt_read_head *out)
 	memset(out, 0, sizeof(*out));
 	if (last_verified_size > r->head_size)
 		return KT_ERR_LOG_BAD_SIZE;
-	out->tree_size = r->size;
-	rc = kt_reader_checkpoint(r->st, r->view, r->size, 1, &out->checkpoint,
-				  &out->checkpoint_len);
+	rc = head_shared(r, out);
 	if (rc != KT_OK)
 		goto out;
 	if (last_verified_size != 0 && last_verified_size < r->size)
@@ -219,13 +366,6 @@ int kt_reader_head(kt_reader *r, uint64_t last_verified_size, kt_read_head *out)
 		rc = kt_log_prove_consistency(&r->log, r->size, last_verified_size,
 					      out->consistency.h,
 					      &out->consistency.n);
-	if (rc != KT_OK)
-		goto out;
-	rc = read_entry(r, r->size - 1, out->last_entry, &out->last_entry_len);
-	if (rc != KT_OK)
-		goto out;
-	rc = kt_log_prove_inclusion(&r->log, r->size - 1, r->size,
-				    out->last_inclusion.h, &out->last_inclusion.n);
 out:
 	if (rc != KT_OK)
 		kt_read_head_clear(out);

@@ -58,6 +58,7 @@ typedef struct kt_reader {
 	uint64_t size;               /* the size answered at (> 0) */
 	kt_log_store log;            /* bound to view */
 	kt_map_store map;            /* bound to view */
+	uint64_t checkpoint_gen;     /* storage's, read before the view opened */
 } kt_reader;
 
 /* The newest checkpoint size: the larger of the node's published head and
@@ -82,6 +83,20 @@ typedef struct kt_read_proof {
 	uint8_t h[KT_LOG_MAX_PROOF_HASHES][KT_HASH_BYTES];
 	size_t n;
 } kt_read_proof;
+
+/* What every read at one tree size shares (the checkpoint with its
+ * cosignatures, the last entry and its inclusion proof), cached per node for
+ * the last few sizes read, so that lookups at the newest size do not rebuild
+ * it from storage each time.  An entry is used only at the storage's
+ * checkpoint generation it was built at (a cosignature added since makes it
+ * stale).  Thread safe. */
+typedef struct kt_reader_cache kt_reader_cache;
+
+/* Returns KT_OK and *out, or KT_ERR_NOMEM. */
+KT_MUST_CHECK int kt_reader_cache_new(kt_reader_cache **out);
+
+/* Frees it; c may be NULL.  No reader may be using it. */
+void kt_reader_cache_free(kt_reader_cache *c);
 
 /* The verifiable head of every read response (ReadHead). */
 typedef struct kt_read_head {

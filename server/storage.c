@@ -16,8 +16,10 @@
  * memory and lets the commit update the hot-node cache exactly.)
  */
 #include "storage.h"
+#include "hotcache.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,21 +63,6 @@ _Static_assert(KT_STORAGE_MAP_NODE_MAX <= 255, "cache slot length is a u8");
 
 /* ---- structures --------------------------------------------------------- */
 
-struct cache_slot {
-	uint64_t version;
-	uint8_t pos[POS_BYTES];
-	uint8_t valid;
-	uint8_t len;
-	uint8_t node[KT_STORAGE_MAP_NODE_MAX];
-};
-
-struct node_cache {
-	struct cache_slot *slots; /* NULL: disabled */
-	size_t mask;
-	unsigned max_depth;
-	pthread_mutex_t mu;
-};
-
 struct kt_storage {
 	rocksdb_t *db;
 	rocksdb_options_t *db_opts;
@@ -100,8 +87,17 @@ struct kt_storage {
 	kt_storage_batch *batch; /* the open batch (apply thread) */
 	atomic_uint fail_writes;
 	atomic_uint fail_reads;
-	_Atomic uint64_t cache_hits, cache_misses, commits, write_errors;
-	struct node_cache cache;
+	_Atomic uint64_t commits, write_errors;
+	/* Hot caches (NULL: disabled): the newest committed record of map
+	 * positions with depth < map_cache_depth, and log node hashes. */
+	kt_hotcache *map_cache;
+	unsigned map_cache_depth;
+	kt_hotcache *log_cache;
+	size_t block_cache_bytes;
+	/* Odd while a commit changes committed map records; see map_fill. */
+	_Atomic uint64_t commit_epoch;
+	/* Bumped after each commit that wrote checkpoints or cosignatures. */
+	_Atomic uint64_t checkpoint_gen;
 };
 
 struct kt_storage_view {
@@ -109,6 +105,7 @@ struct kt_storage_view {
 	const rocksdb_snapshot_t *snap;
 	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *map_it; /* lazily created, reused */
+	uint64_t epoch; /* commit_epoch at the snapshot, or NO_FILL */
 };
 
 /* Overlay entry: key and value in one allocation (kv = key || value). */
@@ -150,27 +147,14 @@ struct kt_storage_batch {
 	rocksdb_iterator_t *map_it; /* committed map nodes, lazily created */
 	uint64_t map_max;           /* highest map version written */
 	int has_map;
+	/* Log nodes written through the generic put/delete (tests, repairs):
+	 * their cache entries are dropped at commit.  The log's own puts
+	 * write immutable nodes and need no drop. */
+	int log_rewritten;
+	int wrote_checkpoints;      /* checkpoint or cosignature records */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-/* FNV-1a over a tag and the bytes, then a 64-bit avalanche (public data;
- * the map prefixes are VRF outputs and the tables resize). */
-static uint64_t hash_bytes(uint8_t tag, const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	h = (h ^ tag) * 0x100000001b3ULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
 
 static void report(kt_storage *st, int code, const char *what, const char *detail)
 {
@@ -242,113 +226,220 @@ static int pruned(kt_storage *st, uint64_t at)
 						     : KT_OK;
 }
 
-/* ---- hot map-node cache --------------------------------------------------- */
+/* ---- hot caches --------------------------------------------------------- */
 /*
- * Direct-mapped, keyed by position; a slot holds the NEWEST COMMITTED record
- * of its position.  Only the apply thread writes it: on a read that found
- * the newest committed record, and at commit (positions the batch wrote are
- * invalidated before the RocksDB write and set to the batch's newest record
- * after it succeeded).  Readers at `at` use a slot only if its version is
- * <= at, which is then exactly the newest record <= at.
+ * map_cache, keyed by position, holds the NEWEST COMMITTED record of its
+ * position.  A reader at `at` uses an entry only if its version is <= at,
+ * which is then exactly the newest record <= at.  Writers: the commit drops
+ * the positions a batch writes before the RocksDB write and stores the
+ * batch's newest records after it; a read may store what it found if that is
+ * the position's newest committed record (map_fill).  commit_epoch is odd
+ * while a commit runs; a read remembers the epoch its snapshot was taken at
+ * and stores only while the epoch is unchanged (checked under the slot's
+ * lock, which the commit's drop also takes), so a record read before a
+ * commit can never re-enter the cache after the commit dropped it.
+ *
+ * log_cache holds log node hashes, keyed by (level, index).  Log nodes never
+ * change once written, so any read may store what it found.
  */
 
-static int cache_init(struct node_cache *c, size_t entries, unsigned depth)
-{
-	size_t n = 1;
-
-	c->slots = NULL;
-	c->mask = 0;
-	c->max_depth = depth;
-	if (pthread_mutex_init(&c->mu, NULL) != 0)
-		return KT_ERR_NOMEM;
-	if (entries == 0 || depth == 0)
-		return KT_OK;
-	if (entries > ((size_t)1 << 24))
-		entries = (size_t)1 << 24;
-	while (n < entries)
-		n <<= 1;
-	c->slots = calloc(n, sizeof(*c->slots));
-	if (c->slots == NULL)
-		return KT_ERR_NOMEM;
-	c->mask = n - 1;
-	return KT_OK;
-}
-
-static void cache_free(struct node_cache *c)
-{
-	free(c->slots);
-	c->slots = NULL;
-	pthread_mutex_destroy(&c->mu);
-}
-
-static int cacheable(const struct node_cache *c, const uint8_t pos[POS_BYTES])
+static int map_cacheable(const kt_storage *st, const uint8_t pos[POS_BYTES])
 {
 	unsigned depth = ((unsigned)pos[0] << 8) | pos[1];
 
-	return c->slots != NULL && depth < c->max_depth;
+	return st->map_cache != NULL && depth < st->map_cache_depth;
 }
 
-static struct cache_slot *cache_slot_of(struct node_cache *c,
-					const uint8_t pos[POS_BYTES])
-{
-	return &c->slots[hash_bytes(0xC0, pos, POS_BYTES) & c->mask];
-}
-
-/* 1 and the record if the slot holds pos with version <= at, else 0. */
 static int cache_get(kt_storage *st, const uint8_t pos[POS_BYTES], uint64_t at,
 		     uint64_t *version, uint8_t *node, size_t *len)
 {
-	struct node_cache *c = &st->cache;
-	struct cache_slot *s;
-	int hit = 0;
-
-	if (!cacheable(c, pos))
+	if (!map_cacheable(st, pos))
 		return 0;
-	s = cache_slot_of(c, pos);
-	pthread_mutex_lock(&c->mu);
-	/* public position bytes: memcmp is fine */
-	if (s->valid && s->version <= at && memcmp(s->pos, pos, POS_BYTES) == 0) {
-		*version = s->version;
-		*len = s->len;
-		memcpy(node, s->node, s->len);
-		hit = 1;
-	}
-	pthread_mutex_unlock(&c->mu);
-	atomic_fetch_add_explicit(hit ? &st->cache_hits : &st->cache_misses, 1,
-				  memory_order_relaxed);
-	return hit;
+	return kt_hotcache_get(st->map_cache, pos, at, version, node, len);
 }
 
 static void cache_put(kt_storage *st, const uint8_t pos[POS_BYTES],
 		      uint64_t version, const uint8_t *node, size_t len)
 {
-	struct node_cache *c = &st->cache;
-	struct cache_slot *s;
-
-	if (!cacheable(c, pos) || len > KT_STORAGE_MAP_NODE_MAX)
-		return;
-	s = cache_slot_of(c, pos);
-	pthread_mutex_lock(&c->mu);
-	memcpy(s->pos, pos, POS_BYTES);
-	s->version = version;
-	s->len = (uint8_t)len;
-	memcpy(s->node, node, len);
-	s->valid = 1;
-	pthread_mutex_unlock(&c->mu);
+	if (map_cacheable(st, pos))
+		kt_hotcache_put(st->map_cache, pos, version, node, len);
 }
 
 static void cache_invalidate(kt_storage *st, const uint8_t pos[POS_BYTES])
 {
-	struct node_cache *c = &st->cache;
-	struct cache_slot *s;
+	if (map_cacheable(st, pos))
+		kt_hotcache_drop(st->map_cache, pos);
+}
 
-	if (!cacheable(c, pos))
-		return;
-	s = cache_slot_of(c, pos);
-	pthread_mutex_lock(&c->mu);
-	if (s->valid && memcmp(s->pos, pos, POS_BYTES) == 0)
-		s->valid = 0;
-	pthread_mutex_unlock(&c->mu);
+/* The epoch a read that starts now may fill the map cache under, or
+ * NO_FILL while a commit runs. */
+#define NO_FILL UINT64_MAX
+static uint64_t fill_epoch(kt_storage *st)
+{
+	uint64_t e = atomic_load(&st->commit_epoch);
+
+	return (e & 1) != 0 ? NO_FILL : e;
+}
+
+static int caches_open(kt_storage *st, const kt_storage_options *o)
+{
+	int r;
+
+	st->map_cache_depth = o->cache_max_depth;
+	r = kt_hotcache_new(o->cache_max_depth > 0 ? o->cache_entries : 0,
+			    POS_BYTES, KT_MAP_NODE_BYTES, &st->map_cache);
+	if (r == KT_OK)
+		r = kt_hotcache_new(o->log_cache_entries, LOG_NODE_KEY_BYTES,
+				    KT_HASH_BYTES, &st->log_cache);
+	return r;
+}
+
+/* ---- warming the caches --------------------------------------------------- */
+
+#define WARM_CHECK_EVERY 4096u
+
+struct warm {
+	kt_storage *st;
+	kt_storage_cf cf;
+	rocksdb_iterator_t *it;
+	uint64_t epoch;
+	int (*stop)(void *);
+	void *ctx;
+	uint64_t steps;
+};
+
+/* A fresh iterator at an even commit epoch, at the first key >= key
+ * (forward) or the last key <= key (backward; key NULL: the last key). */
+static int warm_reopen(struct warm *w, const uint8_t *key, size_t klen,
+		       int backward)
+{
+	if (w->it != NULL)
+		rocksdb_iter_destroy(w->it);
+	w->it = NULL;
+	while ((w->epoch = fill_epoch(w->st)) == NO_FILL)
+		sched_yield();
+	w->it = rocksdb_create_iterator_cf(w->st->db, w->st->ro_total,
+					   w->st->cf[w->cf]);
+	if (w->it == NULL)
+		return KT_ERR_NOMEM;
+	if (!backward)
+		rocksdb_iter_seek(w->it, (const char *)key, klen);
+	else if (key != NULL)
+		rocksdb_iter_seek_for_prev(w->it, (const char *)key, klen);
+	else
+		rocksdb_iter_seek_to_last(w->it);
+	return KT_OK;
+}
+
+/* 1 when the scan should end: stop() said so (checked now and then). */
+static int warm_stopping(struct warm *w)
+{
+	return ++w->steps % WARM_CHECK_EVERY == 0 && w->stop != NULL &&
+	       w->stop(w->ctx);
+}
+
+static int warm_iter_error(struct warm *w, const char *what)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(w->it, &err);
+	return err != NULL ? rdb_err(w->st, err, what) : KT_OK;
+}
+
+/* Map records sort by position (depth first), newest version first: the
+ * first record of each position is its newest. */
+static int warm_map(struct warm *w, kt_storage_warm_stats *out)
+{
+	kt_storage *st = w->st;
+	size_t budget = kt_hotcache_capacity(st->map_cache) / 4 * 3;
+	uint8_t last[POS_BYTES], seek[MKEY_BYTES];
+	const uint8_t *k, *v;
+	size_t kl, vl;
+	int have_last = 0, r;
+
+	memset(seek, 0, sizeof(seek));
+	r = warm_reopen(w, seek, MKEY_BYTES, 0);
+	while (r == KT_OK && rocksdb_iter_valid(w->it) &&
+	       out->map_positions < budget && !warm_stopping(w)) {
+		k = (const uint8_t *)rocksdb_iter_key(w->it, &kl);
+		v = (const uint8_t *)rocksdb_iter_value(w->it, &vl);
+		out->map_records++;
+		if (kl != MKEY_BYTES || !map_cacheable(st, k))
+			break; /* deeper than the cache keeps, and all after */
+		if (have_last && memcmp(k, last, POS_BYTES) == 0) {
+			rocksdb_iter_next(w->it);
+			continue;
+		}
+		if (!kt_hotcache_put_if(st->map_cache, k, key_version(k), v, vl,
+					&st->commit_epoch, w->epoch)) {
+			/* a commit ran: read this position's newest again */
+			memcpy(seek, k, POS_BYTES);
+			memset(seek + POS_BYTES, 0, 8);
+			r = warm_reopen(w, seek, MKEY_BYTES, 0);
+			continue;
+		}
+		memcpy(last, k, POS_BYTES);
+		have_last = 1;
+		out->map_positions++;
+		rocksdb_iter_next(w->it);
+	}
+	return r == KT_OK ? warm_iter_error(w, "warm map cache") : r;
+}
+
+/* Log nodes, highest level first (the key starts with the level). */
+static int warm_log(struct warm *w, kt_storage_warm_stats *out)
+{
+	kt_storage *st = w->st;
+	size_t budget = kt_hotcache_capacity(st->log_cache) / 4 * 3;
+	uint8_t at[LOG_NODE_KEY_BYTES];
+	const uint8_t *k, *v;
+	size_t kl, vl;
+	int r;
+
+	r = warm_reopen(w, NULL, 0, 1);
+	while (r == KT_OK && rocksdb_iter_valid(w->it) &&
+	       out->log_nodes < budget && !warm_stopping(w)) {
+		k = (const uint8_t *)rocksdb_iter_key(w->it, &kl);
+		v = (const uint8_t *)rocksdb_iter_value(w->it, &vl);
+		if (kl == LOG_NODE_KEY_BYTES && vl == KT_HASH_BYTES) {
+			if (!kt_hotcache_put_if(st->log_cache, k, 0, v, vl,
+						&st->commit_epoch, w->epoch)) {
+				memcpy(at, k, sizeof(at));
+				r = warm_reopen(w, at, sizeof(at), 1);
+				continue;
+			}
+			out->log_nodes++;
+		}
+		rocksdb_iter_prev(w->it);
+	}
+	return r == KT_OK ? warm_iter_error(w, "warm log cache") : r;
+}
+
+int kt_storage_warm_caches(kt_storage *st, int (*stop)(void *), void *ctx,
+			   kt_storage_warm_stats *out)
+{
+	kt_storage_warm_stats local;
+	struct warm w;
+	int r = KT_OK;
+
+	if (out == NULL)
+		out = &local;
+	memset(out, 0, sizeof(*out));
+	memset(&w, 0, sizeof(w));
+	w.st = st;
+	w.stop = stop;
+	w.ctx = ctx;
+	if (st->map_cache != NULL) {
+		w.cf = KT_CF_MAP_NODES;
+		r = warm_map(&w, out);
+	}
+	if (r == KT_OK && st->log_cache != NULL && (stop == NULL || !stop(ctx))) {
+		w.cf = KT_CF_LOG_NODES;
+		r = warm_log(&w, out);
+	}
+	if (w.it != NULL)
+		rocksdb_iter_destroy(w.it);
+	return r;
 }
 
 /* ---- open / close --------------------------------------------------------- */
@@ -359,6 +450,7 @@ void kt_storage_options_init(kt_storage_options *o)
 	o->create = 1;
 	o->cache_entries = KT_STORAGE_CACHE_DEFAULT_ENTRIES;
 	o->cache_max_depth = KT_STORAGE_CACHE_DEFAULT_DEPTH;
+	o->log_cache_entries = KT_STORAGE_LOG_CACHE_DEFAULT_ENTRIES;
 }
 
 static void free_handles(kt_storage *st)
@@ -400,7 +492,8 @@ void kt_storage_close(kt_storage *st)
 		rocksdb_writeoptions_destroy(st->wo_sync);
 	if (st->wo_nosync != NULL)
 		rocksdb_writeoptions_destroy(st->wo_nosync);
-	cache_free(&st->cache);
+	kt_hotcache_free(st->map_cache);
+	kt_hotcache_free(st->log_cache);
 	pthread_mutex_destroy(&st->prune_mu);
 	free(st);
 }
@@ -418,7 +511,7 @@ static int make_cf_options(kt_storage *st)
 {
 	size_t i;
 
-	st->block_cache = rocksdb_cache_create_lru((size_t)256 << 20);
+	st->block_cache = rocksdb_cache_create_lru(st->block_cache_bytes);
 	if (st->block_cache == NULL)
 		return KT_ERR_NOMEM;
 	for (i = 0; i <= KT_CF_COUNT; i++) {
@@ -664,7 +757,10 @@ int kt_storage_open(const char *dir, const kt_storage_options *o,
 		free(st);
 		return KT_ERR_NOMEM;
 	}
-	r = cache_init(&st->cache, o->cache_entries, o->cache_max_depth);
+	st->block_cache_bytes = o->block_cache_bytes != 0
+				? o->block_cache_bytes
+				: KT_STORAGE_BLOCK_CACHE_DEFAULT_BYTES;
+	r = caches_open(st, o);
 	if (r != KT_OK)
 		goto out;
 	st->db_opts = rocksdb_options_create();
@@ -710,6 +806,7 @@ int kt_storage_view_open(kt_storage *st, kt_storage_view **out)
 		free(v);
 		return KT_ERR_NOMEM;
 	}
+	v->epoch = fill_epoch(st);
 	v->snap = rocksdb_create_snapshot(st->db);
 	rocksdb_readoptions_set_snapshot(v->ro, v->snap);
 	*out = v;
@@ -896,10 +993,22 @@ int kt_storage_log_entries_scan(kt_storage *st, kt_storage_view *v,
 	return r;
 }
 
+/* 1 and the hash if the log cache holds node k. */
+static int log_cache_get(kt_storage *st, const uint8_t k[LOG_NODE_KEY_BYTES],
+			 uint8_t out[KT_HASH_BYTES])
+{
+	uint64_t tag;
+	size_t len = 0;
+
+	return kt_hotcache_get(st->log_cache, k, UINT64_MAX, &tag, out, &len) &&
+	       len == KT_HASH_BYTES;
+}
+
 int kt_storage_log_node_get(kt_storage *st, kt_storage_view *v, unsigned level,
 			    uint64_t index, uint8_t out[KT_HASH_BYTES])
 {
 	uint8_t k[LOG_NODE_KEY_BYTES];
+	uint64_t epoch;
 	int r;
 
 	if (level >= KT_LOG_MAX_LEVELS) {
@@ -907,8 +1016,16 @@ int kt_storage_log_node_get(kt_storage *st, kt_storage_view *v, unsigned level,
 		return KT_ERR_INVALID_ARG;
 	}
 	log_node_key(k, level, index);
+	if (log_cache_get(st, k, out))
+		return KT_OK;
+	/* Log nodes do not change; the epoch only matters for the generic
+	 * deletes tests make (see log_rewritten). */
+	epoch = v != NULL ? v->epoch : fill_epoch(st);
 	r = db_get_fixed(st, ro_of(st, v), KT_CF_LOG_NODES, k, sizeof(k), out,
 			 KT_HASH_BYTES);
+	if (r == KT_OK && epoch != NO_FILL)
+		(void)kt_hotcache_put_if(st->log_cache, k, 0, out, KT_HASH_BYTES,
+					 &st->commit_epoch, epoch);
 	if (r != KT_OK)
 		memset(out, 0, KT_HASH_BYTES);
 	return r;
@@ -946,9 +1063,11 @@ static int map_seek(kt_storage *st, rocksdb_iterator_t *it,
 	return KT_OK;
 }
 
-/* The newest COMMITTED record <= at of key's position: the hot cache, else
- * a seek with it.  fill: the caller knows no committed version is newer
- * than at (apply thread), so a found record may enter the cache. */
+/* The newest COMMITTED record <= at of key's position, for the apply
+ * thread: the hot cache, else a seek with it.  fill: the caller knows no
+ * committed version is newer than at, so a found record is the position's
+ * newest and may enter the cache (only the apply thread commits, so nothing
+ * can commit meanwhile). */
 static int committed_map_get(kt_storage *st, rocksdb_iterator_t *it,
 			     const uint8_t key[MKEY_BYTES], uint64_t at, int fill,
 			     uint64_t *version, uint8_t *node, size_t *len)
@@ -961,6 +1080,34 @@ static int committed_map_get(kt_storage *st, rocksdb_iterator_t *it,
 	if (r == KT_OK && fill)
 		cache_put(st, key, *version, node, *len);
 	return r;
+}
+
+/* The same for a reader whose iterator sees the committed state as of
+ * commit_epoch == epoch (NO_FILL: unknown).  It first seeks the position's
+ * newest record: if that is <= at it is the answer and, while the epoch is
+ * unchanged, the newest committed record, which may enter the cache. */
+static int reader_map_get(kt_storage *st, rocksdb_iterator_t *it,
+			  uint64_t epoch, const uint8_t key[MKEY_BYTES],
+			  uint64_t at, uint64_t *version, uint8_t *node,
+			  size_t *len)
+{
+	uint8_t newest[MKEY_BYTES];
+	int r;
+
+	if (cache_get(st, key, at, version, node, len))
+		return KT_OK;
+	if (epoch == NO_FILL || !map_cacheable(st, key))
+		return map_seek(st, it, key, version, node, len);
+	memcpy(newest, key, POS_BYTES);
+	memset(newest + POS_BYTES, 0, 8); /* ~UINT64_MAX */
+	r = map_seek(st, it, newest, version, node, len);
+	if (r != KT_OK)
+		return r; /* no record at all: none <= at either */
+	if (*version > at)
+		return map_seek(st, it, key, version, node, len);
+	(void)kt_hotcache_put_if(st->map_cache, key, *version, node, *len,
+				 &st->commit_epoch, epoch);
+	return KT_OK;
 }
 
 static int map_key(uint8_t key[MKEY_BYTES], uint16_t depth,
@@ -986,6 +1133,7 @@ int kt_storage_map_node_get(kt_storage *st, kt_storage_view *v, uint16_t depth,
 {
 	uint8_t key[MKEY_BYTES];
 	rocksdb_iterator_t *it;
+	uint64_t epoch;
 	int r;
 
 	map_out_reset(version, node, node_len);
@@ -999,13 +1147,15 @@ int kt_storage_map_node_get(kt_storage *st, kt_storage_view *v, uint16_t depth,
 			v->map_it = rocksdb_create_iterator_cf(
 				st->db, v->ro, st->cf[KT_CF_MAP_NODES]);
 		it = v->map_it;
+		epoch = v->epoch;
 	} else {
+		epoch = fill_epoch(st);
 		it = rocksdb_create_iterator_cf(st->db, st->ro,
 						st->cf[KT_CF_MAP_NODES]);
 	}
 	if (it == NULL)
 		return KT_ERR_NOMEM;
-	r = committed_map_get(st, it, key, at, 0, version, node, node_len);
+	r = reader_map_get(st, it, epoch, key, at, version, node, node_len);
 	if (v == NULL)
 		rocksdb_iter_destroy(it);
 	/* Checked again after the read: a prune pass that raised the boundary
@@ -1275,7 +1425,7 @@ static int ov_grow(struct overlay *o)
 static int ov_set(struct overlay *o, uint8_t cf, const uint8_t *k, size_t kl,
 		  const uint8_t *v, size_t vl, int tomb)
 {
-	uint64_t h = hash_bytes(cf, k, kl);
+	uint64_t h = kt_hotcache_hash(cf, k, kl);
 	struct ov_slot *s;
 	uint8_t *kv;
 	int r;
@@ -1319,7 +1469,7 @@ static const struct ov_slot *ov_get(const struct overlay *o, uint8_t cf,
 
 	if (o->cap == 0)
 		return NULL;
-	s = ov_find((struct overlay *)o, cf, k, kl, hash_bytes(cf, k, kl));
+	s = ov_find((struct overlay *)o, cf, k, kl, kt_hotcache_hash(cf, k, kl));
 	return s->kv != NULL ? s : NULL;
 }
 
@@ -1342,7 +1492,7 @@ static void ov_free(struct overlay *o)
 
 static struct pv_slot *pv_find(struct posindex *p, const uint8_t pos[POS_BYTES])
 {
-	size_t i = (size_t)hash_bytes(0xB0, pos, POS_BYTES) & (p->cap - 1);
+	size_t i = (size_t)kt_hotcache_hash(0xB0, pos, POS_BYTES) & (p->cap - 1);
 
 	for (;; i = (i + 1) & (p->cap - 1)) {
 		struct pv_slot *s = &p->s[i];
@@ -1527,6 +1677,7 @@ static int batch_write(kt_storage_batch *b, kt_storage_cf cf,
 	if (b->err != KT_OK)
 		return b->err;
 	r = check_key(cf, key, klen);
+	b->wrote_checkpoints |= cf == KT_CF_CHECKPOINTS;
 	if (r == KT_OK && (val == NULL && vlen > 0))
 		r = KT_ERR_INVALID_ARG;
 	if (r == KT_OK && vlen > KT_STORAGE_MAX_VALUE)
@@ -1542,6 +1693,7 @@ int kt_storage_batch_put(kt_storage_batch *b, kt_storage_cf cf,
 {
 	if (cf == KT_CF_MAP_NODES || reserved_key(cf, key, klen))
 		return batch_fail(b, KT_ERR_INVALID_ARG);
+	b->log_rewritten |= cf == KT_CF_LOG_NODES;
 	return batch_write(b, cf, key, klen, val, vlen, 0);
 }
 
@@ -1550,6 +1702,7 @@ int kt_storage_batch_delete(kt_storage_batch *b, kt_storage_cf cf,
 {
 	if (cf == KT_CF_MAP_NODES || reserved_key(cf, key, klen))
 		return batch_fail(b, KT_ERR_INVALID_ARG);
+	b->log_rewritten |= cf == KT_CF_LOG_NODES;
 	return batch_write(b, cf, key, klen, NULL, 0, 1);
 }
 
@@ -2000,7 +2153,7 @@ static void cache_after_commit(kt_storage_batch *b)
 		const struct ov_slot *o;
 		uint8_t k[MKEY_BYTES];
 
-		if (!s->used || !cacheable(&b->st->cache, s->pos))
+		if (!s->used || !map_cacheable(b->st, s->pos))
 			continue;
 		memcpy(k, s->pos, POS_BYTES);
 		put_u64(k + POS_BYTES, UINT64_MAX - s->v[s->n - 1]);
@@ -2011,11 +2164,21 @@ static void cache_after_commit(kt_storage_batch *b)
 	}
 }
 
+/* The synced RocksDB write of a batch (or an injected failure). */
+static int write_batch(kt_storage *st, rocksdb_writebatch_t *wb)
+{
+	char *err = NULL;
+
+	if (injected(st, &st->fail_writes, "commit"))
+		return KT_ERR_STORAGE;
+	rocksdb_write(st->db, st->wo_sync, wb, &err);
+	return err != NULL ? rdb_err(st, err, "commit") : KT_OK;
+}
+
 int kt_storage_batch_commit(kt_storage_batch *b, uint64_t applied_index)
 {
 	kt_storage *st = b->st;
 	rocksdb_writebatch_t *wb = NULL;
-	char *err = NULL;
 	size_t i;
 	int r = b->err;
 
@@ -2030,26 +2193,30 @@ int kt_storage_batch_commit(kt_storage_batch *b, uint64_t applied_index)
 	if (r != KT_OK)
 		goto out;
 	/* Readers must not find a cached record older than what is about
-	 * to be committed: drop the entries first, refill after. */
+	 * to be committed: drop the entries first, refill after.  The epoch
+	 * stays odd meanwhile, so no reader refills them from older state. */
+	atomic_fetch_add(&st->commit_epoch, 1);
 	for (i = 0; i < b->pv.cap; i++)
 		if (b->pv.s[i].used)
 			cache_invalidate(st, b->pv.s[i].pos);
-	if (injected(st, &st->fail_writes, "commit")) {
-		r = KT_ERR_STORAGE;
+	for (i = 0; b->log_rewritten && i < b->ov.cap; i++)
+		if (b->ov.s[i].kv != NULL && b->ov.s[i].cf == KT_CF_LOG_NODES &&
+		    b->ov.s[i].klen == LOG_NODE_KEY_BYTES)
+			kt_hotcache_drop(st->log_cache, b->ov.s[i].kv);
+	r = write_batch(st, wb);
+	if (r == KT_OK)
+		cache_after_commit(b);
+	atomic_fetch_add(&st->commit_epoch, 1);
+	if (r != KT_OK)
 		goto out;
-	}
-	rocksdb_write(st->db, st->wo_sync, wb, &err);
-	if (err != NULL) {
-		r = rdb_err(st, err, "commit");
-		goto out;
-	}
 	if (applied_index != KT_STORAGE_NO_INDEX) {
 		st->applied_index = applied_index;
 		st->have_applied = 1;
 	}
 	if (b->has_map && b->map_max >= st->map_next_version)
 		st->map_next_version = b->map_max + 1;
-	cache_after_commit(b);
+	if (b->wrote_checkpoints)
+		atomic_fetch_add(&st->checkpoint_gen, 1);
 	atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
 	r = KT_OK;
 out:
@@ -2372,10 +2539,16 @@ kt_map_store kt_storage_map_store_apply(kt_storage *st)
 
 /* ---- statistics and tests ------------------------------------------------------------ */
 
+uint64_t kt_storage_checkpoint_generation(kt_storage *st)
+{
+	return atomic_load(&st->checkpoint_gen);
+}
+
 void kt_storage_get_stats(kt_storage *st, kt_storage_stats *out)
 {
-	out->cache_hits = atomic_load_explicit(&st->cache_hits, memory_order_relaxed);
-	out->cache_misses = atomic_load_explicit(&st->cache_misses, memory_order_relaxed);
+	kt_hotcache_counts(st->map_cache, &out->cache_hits, &out->cache_misses);
+	kt_hotcache_counts(st->log_cache, &out->log_cache_hits,
+			   &out->log_cache_misses);
 	out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
 	out->write_errors = atomic_load_explicit(&st->write_errors, memory_order_relaxed);
 }

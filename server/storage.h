@@ -76,9 +76,13 @@ extern "C" {
 /* kt_storage_batch_commit: do not record an applied index. */
 #define KT_STORAGE_NO_INDEX UINT64_MAX
 
-/* Hot map-node cache defaults (kt_storage_options). */
-#define KT_STORAGE_CACHE_DEFAULT_ENTRIES (1u << 20)
+/* Hot cache defaults (kt_storage_options): memory is touched only as the
+ * caches fill (120 bytes per map slot, 64 per log slot). */
+#define KT_STORAGE_CACHE_DEFAULT_ENTRIES (1u << 22)
 #define KT_STORAGE_CACHE_DEFAULT_DEPTH 48u
+#define KT_STORAGE_LOG_CACHE_DEFAULT_ENTRIES (1u << 22)
+/* RocksDB's block cache, shared by all column families. */
+#define KT_STORAGE_BLOCK_CACHE_DEFAULT_BYTES ((size_t)256 << 20)
 
 /* Column families.  "default" exists (RocksDB requires it) but holds
  * nothing. */
@@ -116,8 +120,10 @@ typedef void (*kt_storage_log_fn)(void *ctx, int code, const char *msg);
 typedef struct kt_storage_options {
 	int create;                 /* nonzero: create the database if missing */
 	size_t cache_entries;       /* hot map-node cache slots (rounded up to a
-	                               power of two, <= 2^24); 0 disables it */
+	                               power of two, <= 2^28); 0 disables it */
 	unsigned cache_max_depth;   /* cache map nodes with depth < this (<= 256) */
+	size_t log_cache_entries;   /* log node hash cache slots; 0 disables */
+	size_t block_cache_bytes;   /* RocksDB block cache; 0: the default */
 	kt_storage_log_fn log;      /* NULL: errors are only returned */
 	void *log_ctx;
 } kt_storage_options;
@@ -433,14 +439,41 @@ kt_log_store kt_storage_log_store_apply(kt_storage *st);
 kt_map_store kt_storage_map_store_view(kt_storage_view *v);
 kt_map_store kt_storage_map_store_apply(kt_storage *st);
 
+/* ---- warming the hot caches -------------------------------------------- */
+
+typedef struct kt_storage_warm_stats {
+	uint64_t map_positions; /* newest records stored in the map cache */
+	uint64_t map_records;   /* map records read (all versions) */
+	uint64_t log_nodes;     /* log node hashes stored */
+} kt_storage_warm_stats;
+
+/* Fills the hot caches from the database, so that reads after a restart
+ * come from memory at once: the newest record of every map position the
+ * map cache takes (upper levels first), then log nodes (upper levels
+ * first), each until the cache is three quarters full.  Safe beside the
+ * apply thread and readers (a commit meanwhile makes it re-read from the
+ * position it was at).  Calls stop(ctx) every few thousand records and
+ * returns KT_OK early when it says nonzero.  *out (may be NULL) counts what
+ * was done.  Returns KT_OK or KT_ERR_STORAGE / KT_ERR_NOMEM.  Meant for
+ * one background thread. */
+KT_MUST_CHECK int kt_storage_warm_caches(kt_storage *st, int (*stop)(void *),
+					 void *ctx, kt_storage_warm_stats *out);
+
 /* ---- statistics and tests --------------------------------------------- */
 
 typedef struct kt_storage_stats {
-	uint64_t cache_hits;
+	uint64_t cache_hits;       /* map node cache */
 	uint64_t cache_misses;
+	uint64_t log_cache_hits;   /* log node cache */
+	uint64_t log_cache_misses;
 	uint64_t commits;
 	uint64_t write_errors;
 } kt_storage_stats;
+
+/* A number that changes after every commit that wrote a checkpoint or a
+ * cosignature: what a reader built from them at an older generation may be
+ * out of date (a cosignature added since).  Any thread. */
+uint64_t kt_storage_checkpoint_generation(kt_storage *st);
 
 /* Copies the counters (relaxed reads; any thread). */
 void kt_storage_get_stats(kt_storage *st, kt_storage_stats *out);

@@ -237,6 +237,33 @@ static void check_admin(itest_ktd *k, itest_trust *t)
 
 /* A witness cosigns the newest checkpoint; GetCheckpoint then serves it
  * as the newest cosigned one, and reads at that size carry the line. */
+/* The checkpoint in the head of a Lookup at `size`, opened with keys. */
+static void lookup_head_sigs(itest_ktd *k, uint64_t size,
+			     const kt_note_verifier keys[2],
+			     kt_note_sigstatus st[2])
+{
+	Keytrail__V1__LookupRequest lreq = KEYTRAIL__V1__LOOKUP_REQUEST__INIT;
+	Keytrail__V1__ReadAt at = KEYTRAIL__V1__READ_AT__INIT;
+	Keytrail__V1__LookupResponse *lresp;
+	kt_checkpoint cp;
+	kt_gc_result res;
+
+	at.tree_size = size;
+	lreq.at = &at;
+	lreq.account.data = (uint8_t *)(uintptr_t)ACCOUNT;
+	lreq.account.len = strlen(ACCOUNT);
+	itest_call_pb(k, M_LOOKUP, &lreq.base, NULL, &res);
+	CHECK_STATUS(&res, 0);
+	lresp = keytrail__v1__lookup_response__unpack(NULL, res.body_len, res.body);
+	CHECK(lresp != NULL && lresp->head != NULL);
+	CHECK_OK(kt_checkpoint_open(&cp, lresp->head->checkpoint.data,
+				    lresp->head->checkpoint.len, k->origin,
+				    strlen(k->origin), keys, 2, st));
+	CHECK(cp.size == size);
+	keytrail__v1__lookup_response__free_unpacked(lresp, NULL);
+	kt_gc_result_clear(&res);
+}
+
 static void check_cosign(itest_ktd *k, itest_trust *t, const kt_note_signer *w)
 {
 	Keytrail__V1__AddCosignatureRequest req =
@@ -255,6 +282,12 @@ static void check_cosign(itest_ktd *k, itest_trust *t, const kt_note_signer *w)
 
 	note = itest_get_checkpoint(k, t, &len, &size);
 	CHECK_OK(kt_note_open(note, len, &k->log_vk, 1, &text, st));
+	keys[0] = k->log_vk;
+	keys[1] = w->pub;
+	/* a read at the size before the witness cosigns: no cosignature (and
+	 * the node now holds this head in its per-size cache) */
+	lookup_head_sigs(k, size, keys, st);
+	CHECK(st[0].verified && !st[1].verified);
 	CHECK_OK(kt_cosig_sign(w, itest_now_ms() / 1000u, text.p, text.len, &line,
 			       &line_len));
 	req.tree_size = size;

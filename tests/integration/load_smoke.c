@@ -306,7 +306,9 @@ static void mode_badkey(itest_ktd *k, const char *conf, const char *state)
 int main(int argc, char **argv)
 {
 	static itest_ktd k;
-	static const char *const extra[] = {"lookup_rate_limit=0", NULL};
+	/* no heartbeats: every log entry must come from kt-load updates */
+	static const char *const extra[] = {"lookup_rate_limit=0",
+					    "heartbeat_interval=1h", NULL};
 	char conf[400], state[400];
 	const char *mode = argc >= 4 ? argv[3] : "";
 

@@ -21,7 +21,10 @@
  *       the merkle in-memory stores, at every version;
  *   (8) fault injection: a failing write leaves nothing and reports
  *       KT_ERR_STORAGE through the log callback; a failing read too;
- *   (9) the hot-node cache gives the same answers as no cache;
+ *   (9) the hot-node cache gives the same answers as no cache; readers
+ *       fill the map and log caches, except through a view opened before
+ *       a commit (which could store a record the commit replaced); a
+ *       warm-up after a restart stores each position's newest record;
  *  (10) readers in views, the apply writer and the pruner run together:
  *       every reader's map root at its view's newest size equals the root
  *       the writer recorded there, and its proofs verify;
@@ -1271,6 +1274,157 @@ static void test_cache_equivalence(void **state)
 	free(roots2);
 }
 
+/* Map-cache and log-cache hits and misses since the last call. */
+static void stats_delta(kt_storage *st, kt_storage_stats *last,
+			uint64_t *map_hits, uint64_t *map_misses,
+			uint64_t *log_hits, uint64_t *log_misses)
+{
+	kt_storage_stats now;
+
+	kt_storage_get_stats(st, &now);
+	*map_hits = now.cache_hits - last->cache_hits;
+	*map_misses = now.cache_misses - last->cache_misses;
+	*log_hits = now.log_cache_hits - last->log_cache_hits;
+	*log_misses = now.log_cache_misses - last->log_cache_misses;
+	*last = now;
+}
+
+/* (9b) Readers fill the caches; a view opened before a commit never stores
+ * what it read (the commit may have replaced it), and answers at every `at`
+ * stay exact with reader-filled entries. */
+static void test_reader_fill(void **state)
+{
+	struct fx *f = *state;
+	struct mpos p[7];
+	kt_storage_batch *b;
+	kt_storage_view *old;
+	kt_storage_stats last;
+	uint8_t node[KT_STORAGE_MAP_NODE_MAX], h[H], got[H];
+	uint64_t ver, mh, mm, lh, lm;
+	size_t len;
+
+	make_positions(p);
+	fill(h, H, 0x5A);
+	assert_int_equal(kt_storage_batch_begin(f->st, &b), KT_OK);
+	put_positions(b, p, 7, 0, 11);
+	assert_int_equal(kt_storage_batch_log_node_put(b, 2, 7, h), KT_OK);
+	assert_int_equal(kt_storage_batch_commit(b, 1), KT_OK);
+	fx_reopen(f); /* empty caches */
+	assert_int_equal(kt_storage_view_open(f->st, &old), KT_OK);
+	/* a commit that writes only p[0], at version 12 */
+	assert_int_equal(kt_storage_batch_begin(f->st, &b), KT_OK);
+	node_val(node, p[0].tag, 12);
+	assert_int_equal(kt_storage_batch_map_node_put(b, p[0].depth, p[0].prefix,
+						       12, node, KT_MAP_NODE_BYTES), KT_OK);
+	assert_int_equal(kt_storage_batch_commit(b, 2), KT_OK);
+	p[0].vs[3] = 12;
+	p[0].n = 4;
+	kt_storage_get_stats(f->st, &last);
+
+	/* the old view reads p[1] and log node (2, 7): right answers, misses,
+	 * and nothing stored: the next plain reads miss too */
+	assert_int_equal(kt_storage_map_node_get(f->st, old, p[1].depth, p[1].prefix,
+						 UINT64_MAX, &ver, node, &len), KT_OK);
+	assert_int_equal(ver, 7);
+	assert_int_equal(kt_storage_log_node_get(f->st, old, 2, 7, got), KT_OK);
+	assert_memory_equal(got, h, H);
+	stats_delta(f->st, &last, &mh, &mm, &lh, &lm);
+	assert_int_equal(mh, 0);
+	assert_int_equal(lh, 0);
+	assert_true(mm >= 1 && lm == 1);
+	assert_int_equal(kt_storage_map_node_get(f->st, NULL, p[1].depth, p[1].prefix,
+						 UINT64_MAX, &ver, node, &len), KT_OK);
+	assert_int_equal(kt_storage_log_node_get(f->st, NULL, 2, 7, got), KT_OK);
+	stats_delta(f->st, &last, &mh, &mm, &lh, &lm);
+	assert_int_equal(mh, 0);
+	assert_int_equal(lh, 0);
+	/* those plain reads stored what they found: now both hit */
+	assert_int_equal(kt_storage_map_node_get(f->st, NULL, p[1].depth, p[1].prefix,
+						 UINT64_MAX, &ver, node, &len), KT_OK);
+	assert_int_equal(ver, 7);
+	assert_int_equal(kt_storage_log_node_get(f->st, NULL, 2, 7, got), KT_OK);
+	assert_memory_equal(got, h, H);
+	stats_delta(f->st, &last, &mh, &mm, &lh, &lm);
+	assert_int_equal(mh, 1);
+	assert_int_equal(lh, 1);
+	/* an older `at` than the cached record's version misses, and is exact */
+	assert_int_equal(kt_storage_map_node_get(f->st, NULL, p[1].depth, p[1].prefix,
+						 5, &ver, node, &len), KT_OK);
+	assert_int_equal(ver, 3);
+	stats_delta(f->st, &last, &mh, &mm, &lh, &lm);
+	assert_int_equal(mh, 0);
+	kt_storage_view_close(old);
+	/* twice: the second pass reads through what the first one stored */
+	check_all_ways(f->st, p, 7);
+	check_all_ways(f->st, p, 7);
+	stats_delta(f->st, &last, &mh, &mm, &lh, &lm);
+	assert_true(mh > 0);
+}
+
+/* (9c) Warming after a restart: every cacheable position's NEWEST record
+ * and the log nodes enter the caches, reads then hit and stay exact, and a
+ * later commit replaces what the warm-up stored. */
+static void test_warm_caches(void **state)
+{
+	struct fx *f = *state;
+	struct mpos p[7];
+	kt_storage_batch *b;
+	kt_storage_stats last;
+	kt_storage_warm_stats ws;
+	uint8_t node[KT_STORAGE_MAP_NODE_MAX], h[H], got[H];
+	uint64_t ver, mh, mm, lh, lm;
+	size_t len;
+
+	make_positions(p);
+	fill(h, H, 0x77);
+	assert_int_equal(kt_storage_batch_begin(f->st, &b), KT_OK);
+	put_positions(b, p, 7, 0, 11);
+	assert_int_equal(kt_storage_batch_log_node_put(b, 0, 3, h), KT_OK);
+	assert_int_equal(kt_storage_batch_log_node_put(b, 1, 1, h), KT_OK);
+	assert_int_equal(kt_storage_batch_commit(b, 1), KT_OK);
+	fx_reopen(f);
+	assert_int_equal(kt_storage_warm_caches(f->st, NULL, NULL, &ws), KT_OK);
+	/* six positions above depth 48 (the depth-256 one is not cached) */
+	assert_int_equal(ws.map_positions, 6);
+	assert_int_equal(ws.log_nodes, 2);
+	kt_storage_get_stats(f->st, &last);
+	assert_int_equal(kt_storage_map_node_get(f->st, NULL, p[0].depth, p[0].prefix,
+						 UINT64_MAX, &ver, node, &len), KT_OK);
+	assert_int_equal(ver, 9); /* the newest, not an older version */
+	assert_int_equal(kt_storage_log_node_get(f->st, NULL, 1, 1, got), KT_OK);
+	assert_memory_equal(got, h, H);
+	stats_delta(f->st, &last, &mh, &mm, &lh, &lm);
+	assert_int_equal(mh, 1);
+	assert_int_equal(mm, 0);
+	assert_int_equal(lh, 1);
+	check_all_ways(f->st, p, 7);
+	/* a commit after the warm-up wins */
+	assert_int_equal(kt_storage_batch_begin(f->st, &b), KT_OK);
+	node_val(node, p[0].tag, 12);
+	assert_int_equal(kt_storage_batch_map_node_put(b, p[0].depth, p[0].prefix,
+						       12, node, KT_MAP_NODE_BYTES), KT_OK);
+	assert_int_equal(kt_storage_batch_commit(b, 2), KT_OK);
+	p[0].vs[3] = 12;
+	p[0].n = 4;
+	check_all_ways(f->st, p, 7);
+	/* no caches: nothing to warm */
+	{
+		char dir[64];
+		kt_storage_options o = f->opt;
+		kt_storage *st;
+
+		snprintf(dir, sizeof(dir), "/tmp/kt-storage-warm-XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		o.cache_entries = 0;
+		o.log_cache_entries = 0;
+		assert_int_equal(kt_storage_open(dir, &o, &st), KT_OK);
+		assert_int_equal(kt_storage_warm_caches(st, NULL, NULL, &ws), KT_OK);
+		assert_int_equal(ws.map_positions + ws.log_nodes, 0);
+		kt_storage_close(st);
+		rm_tree(dir);
+	}
+}
+
 /* ---- (8) fault injection ------------------------------------------------------ */
 
 static void test_fault_injection(void **state)
@@ -1624,6 +1778,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_adapter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_map_adapter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cache_equivalence, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reader_fill, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_warm_caches, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_fault_injection, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrency, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_consistency, fx_setup, fx_teardown),
