@@ -1,8 +1,10 @@
 /*
  * hotcache.c — see hotcache.h.
  *
- * A slot is stride bytes: u64 tag, u8 valid, u8 value length, 6 bytes of
- * padding, the key, the value.  Slots come in sets of WAYS: a key lives in
+ * A slot is stride bytes: u64 tag, a byte of padding, u8 value length, 6
+ * bytes of padding, the key, the value; a separate array holds a 16-bit
+ * fingerprint per slot (0: empty), so a probe reads one line of
+ * fingerprints and then only the slot whose fingerprint matches.  Slots come in sets of WAYS: a key lives in
  * one slot of the set its hash names (4-way set associative: a table filled
  * to 60 % keeps nearly every key, where a direct-mapped one would lose a
  * quarter of them).  A set is guarded by stripe (set % STRIPES).
@@ -19,12 +21,20 @@
 
 struct kt_hotcache {
 	uint8_t *slots;
+	uint16_t *fp;     /* per slot: 0 empty, else the key's fingerprint */
 	size_t mask;
 	size_t stride;
 	size_t key_bytes;
 	size_t val_max;
 	_Atomic uint64_t hits, misses;
 	pthread_mutex_t mu[STRIPES];
+};
+
+/* Where a key lives: its set's first slot and its fingerprint (never 0). */
+struct place {
+	size_t set;
+	uint16_t fp;
+	unsigned victim;
 };
 
 uint64_t kt_hotcache_hash(uint8_t tag, const uint8_t *p, size_t n)
@@ -66,7 +76,10 @@ int kt_hotcache_new(size_t entries, size_t key_bytes, size_t val_max,
 	c->mask = n - 1;
 	/* calloc: the pages stay untouched (and unbacked) until used */
 	c->slots = calloc(n, c->stride);
-	if (c->slots == NULL) {
+	c->fp = calloc(n, sizeof(*c->fp));
+	if (c->slots == NULL || c->fp == NULL) {
+		free(c->slots);
+		free(c->fp);
 		free(c);
 		return KT_ERR_NOMEM;
 	}
@@ -85,14 +98,21 @@ void kt_hotcache_free(kt_hotcache *c)
 	for (i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&c->mu[i]);
 	free(c->slots);
+	free(c->fp);
 	free(c);
 }
 
-/* First slot of key's set. */
-static size_t set_index(const kt_hotcache *c, const uint8_t *key)
+static struct place place_of(const kt_hotcache *c, const uint8_t *key)
 {
-	return (size_t)kt_hotcache_hash(0xC5, key, c->key_bytes) & c->mask &
-	       ~(size_t)(WAYS - 1);
+	uint64_t h = kt_hotcache_hash(0xC5, key, c->key_bytes);
+	struct place p;
+
+	p.set = (size_t)h & c->mask & ~(size_t)(WAYS - 1);
+	p.fp = (uint16_t)(h >> 48);
+	if (p.fp == 0)
+		p.fp = 1;
+	p.victim = (unsigned)(h >> 40) % WAYS;
+	return p;
 }
 
 static uint8_t *slot_at(const kt_hotcache *c, size_t i)
@@ -100,59 +120,59 @@ static uint8_t *slot_at(const kt_hotcache *c, size_t i)
 	return c->slots + i * c->stride;
 }
 
-static pthread_mutex_t *stripe_of(kt_hotcache *c, size_t set)
+static pthread_mutex_t *stripe_of(kt_hotcache *c, const struct place *p)
 {
-	return &c->mu[(set / WAYS) % STRIPES];
+	return &c->mu[(p->set / WAYS) % STRIPES];
 }
 
-/* Keys are public positions and node coordinates: memcmp is fine. */
-static int slot_holds(const kt_hotcache *c, const uint8_t *s,
-		      const uint8_t *key)
-{
-	return s[8] != 0 && memcmp(s + HDR, key, c->key_bytes) == 0;
-}
-
-/* The slot of the set holding key, or NULL. */
-static uint8_t *set_find(const kt_hotcache *c, size_t set, const uint8_t *key)
+/* The slot index of the set holding key, or SIZE_MAX.  The fingerprints
+ * of a set share one cache line; a slot's key is compared only when its
+ * fingerprint matches.  Keys are public positions and node coordinates:
+ * memcmp is fine. */
+static size_t set_find(const kt_hotcache *c, const struct place *p,
+		       const uint8_t *key)
 {
 	unsigned w;
 
 	for (w = 0; w < WAYS; w++)
-		if (slot_holds(c, slot_at(c, set + w), key))
-			return slot_at(c, set + w);
-	return NULL;
+		if (c->fp[p->set + w] == p->fp &&
+		    memcmp(slot_at(c, p->set + w) + HDR, key, c->key_bytes) == 0)
+			return p->set + w;
+	return SIZE_MAX;
 }
 
 /* Where key goes: its own slot, else an empty one, else a victim chosen by
  * the key's hash (no recency is kept: readers would have to write). */
-static uint8_t *set_place(const kt_hotcache *c, size_t set, const uint8_t *key)
+static size_t set_place(const kt_hotcache *c, const struct place *p,
+			const uint8_t *key)
 {
-	uint8_t *s = set_find(c, set, key);
+	size_t i = set_find(c, p, key);
 	unsigned w;
 
-	if (s != NULL)
-		return s;
+	if (i != SIZE_MAX)
+		return i;
 	for (w = 0; w < WAYS; w++)
-		if (slot_at(c, set + w)[8] == 0)
-			return slot_at(c, set + w);
-	w = (unsigned)(kt_hotcache_hash(0xC6, key, c->key_bytes) % WAYS);
-	return slot_at(c, set + w);
+		if (c->fp[p->set + w] == 0)
+			return p->set + w;
+	return p->set + p->victim;
 }
 
 int kt_hotcache_get(kt_hotcache *c, const uint8_t *key, uint64_t max_tag,
 		    uint64_t *tag, uint8_t *val, size_t *val_len)
 {
-	size_t set;
+	struct place p;
 	const uint8_t *s;
+	size_t i;
 	uint64_t t;
 	int hit = 0;
 
 	if (c == NULL)
 		return 0;
-	set = set_index(c, key);
-	pthread_mutex_lock(stripe_of(c, set));
-	s = set_find(c, set, key);
-	if (s != NULL) {
+	p = place_of(c, key);
+	pthread_mutex_lock(stripe_of(c, &p));
+	i = set_find(c, &p, key);
+	if (i != SIZE_MAX) {
+		s = slot_at(c, i);
 		memcpy(&t, s, 8);
 		if (t <= max_tag) {
 			*tag = t;
@@ -161,38 +181,42 @@ int kt_hotcache_get(kt_hotcache *c, const uint8_t *key, uint64_t max_tag,
 			hit = 1;
 		}
 	}
-	pthread_mutex_unlock(stripe_of(c, set));
+	pthread_mutex_unlock(stripe_of(c, &p));
 	atomic_fetch_add_explicit(hit ? &c->hits : &c->misses, 1,
 				  memory_order_relaxed);
 	return hit;
 }
 
-static void slot_fill(const kt_hotcache *c, uint8_t *s, const uint8_t *key,
-		      uint64_t tag, const uint8_t *val, size_t val_len)
+static void slot_fill(kt_hotcache *c, size_t i, uint16_t fp,
+		      const uint8_t *key, uint64_t tag, const uint8_t *val,
+		      size_t val_len)
 {
+	uint8_t *s = slot_at(c, i);
+
 	memcpy(s, &tag, 8);
-	s[8] = 1;
 	s[9] = (uint8_t)val_len;
 	memcpy(s + HDR, key, c->key_bytes);
 	memcpy(s + HDR + c->key_bytes, val, val_len);
+	c->fp[i] = fp;
 }
 
 int kt_hotcache_put_if(kt_hotcache *c, const uint8_t *key, uint64_t tag,
 		       const uint8_t *val, size_t val_len,
 		       const _Atomic uint64_t *epoch, uint64_t expect)
 {
-	size_t set;
+	struct place p;
 	int stored = 0;
 
 	if (c == NULL || val_len > c->val_max)
 		return 0;
-	set = set_index(c, key);
-	pthread_mutex_lock(stripe_of(c, set));
+	p = place_of(c, key);
+	pthread_mutex_lock(stripe_of(c, &p));
 	if (epoch == NULL || atomic_load(epoch) == expect) {
-		slot_fill(c, set_place(c, set, key), key, tag, val, val_len);
+		slot_fill(c, set_place(c, &p, key), p.fp, key, tag, val,
+			  val_len);
 		stored = 1;
 	}
-	pthread_mutex_unlock(stripe_of(c, set));
+	pthread_mutex_unlock(stripe_of(c, &p));
 	return stored;
 }
 
@@ -204,17 +228,17 @@ void kt_hotcache_put(kt_hotcache *c, const uint8_t *key, uint64_t tag,
 
 void kt_hotcache_drop(kt_hotcache *c, const uint8_t *key)
 {
-	size_t set;
-	uint8_t *s;
+	struct place p;
+	size_t i;
 
 	if (c == NULL)
 		return;
-	set = set_index(c, key);
-	pthread_mutex_lock(stripe_of(c, set));
-	s = set_find(c, set, key);
-	if (s != NULL)
-		s[8] = 0;
-	pthread_mutex_unlock(stripe_of(c, set));
+	p = place_of(c, key);
+	pthread_mutex_lock(stripe_of(c, &p));
+	i = set_find(c, &p, key);
+	if (i != SIZE_MAX)
+		c->fp[i] = 0;
+	pthread_mutex_unlock(stripe_of(c, &p));
 }
 
 size_t kt_hotcache_capacity(const kt_hotcache *c)
