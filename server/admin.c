@@ -39,6 +39,9 @@ static int admin_check(kt_service *s, const kt_net_call *call,
 	}
 	v = kt_net_call_metadata(call, KT_ADMIN_METADATA, &len);
 	if (v == NULL) {
+		kt_slog(KT_SLOG_WARN, "admin_denied",
+			"method=%s peer=%s reason=no_credential", call->method,
+			call->peer);
 		kt_service_reject_status(reply, KT_GRPC_UNAUTHENTICATED,
 					 KT_ERR_ADMIN_DENIED,
 					 "metadata " KT_ADMIN_METADATA " missing");
@@ -59,8 +62,9 @@ static int admin_check(kt_service *s, const kt_net_call *call,
 	sodium_memzero(tok, sizeof(tok));
 	sodium_memzero(hex, sizeof(hex));
 	if (!ok) {
-		kt_slog(KT_SLOG_WARN, "admin_denied", "method=%s peer=%s",
-			call->method, call->peer);
+		kt_slog(KT_SLOG_WARN, "admin_denied",
+			"method=%s peer=%s reason=bad_credential", call->method,
+			call->peer);
 		kt_service_reject_status(reply, KT_GRPC_PERMISSION_DENIED,
 					 KT_ERR_ADMIN_DENIED,
 					 "metadata " KT_ADMIN_METADATA);

@@ -607,7 +607,10 @@ static void negatives(itest_ktd *k, itest_trust *t, const pki *p, const snap *s)
 						   "certificate verify failed", NULL};
 	static const char *const plain_log[] = {"Handshake failed",
 						"wrong version number", NULL};
-	static const char *const denied_log[] = {"event=admin_denied", NULL};
+	static const char *const denied_log[] = {"event=admin_denied",
+						 "reason=bad_credential", NULL};
+	static const char *const missing_log[] = {"event=admin_denied",
+						  "reason=no_credential", NULL};
 	const char *no_token[] = {NULL};
 	const char *wrong_token[3];
 	char wrong_hex[65];
@@ -647,7 +650,7 @@ static void negatives(itest_ktd *k, itest_trust *t, const pki *p, const snap *s)
 		      GRPC_STATUS_UNAVAILABLE, NULL, plain_log, "Admin in plaintext");
 	/* A valid client certificate is not enough: the token is checked. */
 	admin_refused(k, t, s, k->admin_addr, &good, no_token, GRPC_STATUS_UNAUTHENTICATED,
-		      "x-keytrail-admin missing", NULL,
+		      "x-keytrail-admin missing", missing_log,
 		      "Admin with a certificate, no admin token");
 	memcpy(wrong_hex, k->admin_hex, sizeof(wrong_hex));
 	wrong_hex[63] = wrong_hex[63] == '0' ? '1' : '0';
