@@ -535,6 +535,14 @@ static int make_cf_options(kt_storage *st)
 				st->cf_opts[i],
 				rocksdb_slicetransform_create_fixed_prefix(POS_BYTES));
 		}
+		/* A bloom filter over the memtable: point reads of keys it does
+		 * not hold (most reads, after a burst of writes) skip its
+		 * skiplist search, which was 10 % of a lookup's cpu. */
+		rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->cf_opts[i],
+								     0.05);
+		if (i != KT_CF_MAP_NODES)
+			rocksdb_options_set_memtable_whole_key_filtering(
+				st->cf_opts[i], 1);
 		/* Tree nodes and entries are hashes: compression costs CPU on
 		 * every read (snappy was 13% of an update) and saves nothing. */
 		if (i == KT_CF_MAP_NODES || i == KT_CF_LOG_NODES)
