@@ -187,7 +187,7 @@ static const kt_config_option options[] = {
 	 .min = 0, .max = UINT64_C(1) << 26, .def = "4194304",
 	 .help = "Map nodes kept in memory, newest versions only (120 bytes "
 		 "each, touched as the cache fills; the upper 48 levels are "
-		 "cached). Size it to 2.5 x the accounts for lookups from "
+		 "cached). Size it to 4 x the accounts for lookups from "
 		 "memory. 0: no cache."},
 	{.name = "block_cache_mb", T_U64(block_cache_mb),
 	 .min = 8, .max = UINT64_C(1) << 20, .def = "256",
@@ -197,7 +197,7 @@ static const kt_config_option options[] = {
 	{.name = "log_cache_nodes", T_U64(log_cache_nodes),
 	 .min = 0, .max = UINT64_C(1) << 26, .def = "4194304",
 	 .help = "Log tree node hashes kept in memory (64 bytes each, touched "
-		 "as the cache fills). Size it to 2 x the log entries for "
+		 "as the cache fills). Size it to 3 x the log entries for "
 		 "proofs from memory. 0: no cache."},
 
 	/* operation */

@@ -207,8 +207,13 @@ int kt_hotcache_put_if(kt_hotcache *c, const uint8_t *key, uint64_t tag,
 	struct place p;
 	int stored = 0;
 
-	if (c == NULL || val_len > c->val_max)
+	if (c == NULL)
 		return 0;
+	if (val_len > c->val_max) {
+		/* not storable: at least the key's older record must go */
+		kt_hotcache_drop(c, key);
+		return 0;
+	}
 	p = place_of(c, key);
 	pthread_mutex_lock(stripe_of(c, &p));
 	if (epoch == NULL || atomic_load(epoch) == expect) {

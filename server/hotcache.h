@@ -12,8 +12,9 @@
  * may sit in one of 4 slots; a put replaces the key's record, else fills an
  * empty slot, else evicts one of the 4.
  * Slots are guarded by a set of striped mutexes, so a reader never sees half
- * a record.  Memory: entries * (key_bytes + val_max + 16) bytes, allocated at
- * once but touched only as slots fill.
+ * a record.  Memory: per slot, 16 + key_bytes + val_max rounded up to 8,
+ * plus 2 bytes of fingerprint; at least 512 slots; allocated at once but
+ * touched only as slots fill.
  */
 #ifndef KT_HOTCACHE_H
 #define KT_HOTCACHE_H
@@ -52,11 +53,13 @@ int kt_hotcache_get(kt_hotcache *c, const uint8_t *key, uint64_t max_tag,
 		    uint64_t *tag, uint8_t *val, size_t *val_len);
 
 /* Stores (key, tag, val) in key's slot, replacing what it held.  A value
- * longer than val_max is not stored.  Thread safe. */
+ * longer than val_max is not stored, and the key's older record is dropped
+ * (a later get misses rather than returning it).  Thread safe. */
 void kt_hotcache_put(kt_hotcache *c, const uint8_t *key, uint64_t tag,
 		     const uint8_t *val, size_t val_len);
 
-/* As kt_hotcache_put, but only if *epoch still equals `expect` while the
+/* As kt_hotcache_put (including the drop of an over-long value), but only
+ * if *epoch still equals `expect` while the
  * slot is locked; returns 1 if stored.  A writer that changes *epoch before
  * it drops or replaces slots (kt_hotcache_drop, which takes the same lock)
  * can thereby keep a reader from storing a record it read before the
