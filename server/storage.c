@@ -780,6 +780,12 @@ int kt_storage_open(const char *dir, const kt_storage_options *o,
 	rocksdb_options_set_create_missing_column_families(st->db_opts,
 							   o->create ? 1 : 0);
 	rocksdb_options_set_keep_log_file_num(st->db_opts, 4);
+	/* Column families written rarely (meta, checkpoints) keep old WAL
+	 * files alive until their memtables flush: at 1M accounts dozens of
+	 * files (over a gigabyte) piled up and a restart replayed them for
+	 * ~10 s.  Past this total, RocksDB flushes the families that hold the
+	 * oldest file. */
+	rocksdb_options_set_max_total_wal_size(st->db_opts, KT_STORAGE_MAX_WAL_BYTES);
 	r = make_rw_options(st);
 	if (r == KT_OK)
 		r = make_cf_options(st);

@@ -81,6 +81,8 @@ extern "C" {
 #define KT_STORAGE_CACHE_DEFAULT_ENTRIES (1u << 22)
 #define KT_STORAGE_CACHE_DEFAULT_DEPTH 48u
 #define KT_STORAGE_LOG_CACHE_DEFAULT_ENTRIES (1u << 22)
+/* Most write-ahead log kept before the oldest is forced out by flushes. */
+#define KT_STORAGE_MAX_WAL_BYTES ((uint64_t)256 << 20)
 /* RocksDB's block cache, shared by all column families. */
 #define KT_STORAGE_BLOCK_CACHE_DEFAULT_BYTES ((size_t)256 << 20)
 
