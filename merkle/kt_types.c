@@ -1117,6 +1117,10 @@ int kt_provenance_check_transition(const kt_account_value *prev,
 	/* Values are public: memcmp is fine.  Both are >= 2 bytes. */
 	if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
 		r = KT_ERR_VALUE_MISMATCH;
+	/* The apply path refuses a token whose expiry is before the entry's
+	 * time, so a committed registrar change after it is not authorised. */
+	else if (pv->type == KT_PROV_REGISTRAR && added_at_ms > pv->expiry_ms)
+		r = KT_ERR_TOKEN_EXPIRED;
 out:
 	kt_wbuf_free(&a);
 	kt_wbuf_free(&b);

@@ -464,7 +464,10 @@ KT_MUST_CHECK int kt_value_apply_op(kt_account_value *out,
  * error of kt_value_apply_op if the op does not apply to prev
  * (KT_ERR_NOT_FOUND, KT_ERR_DEVICE_EXISTS, KT_ERR_NOOP_CHANGE,
  * KT_ERR_TOO_LARGE); the structural errors of *pv (as kt_provenance_encode,
- * KT_ERR_PROVENANCE_OP included) or of *next; KT_ERR_NOMEM.  Every code but
+ * KT_ERR_PROVENANCE_OP included) or of *next; KT_ERR_TOKEN_EXPIRED for a
+ * registrar change whose entry time (added_at_ms) is after the token's
+ * expiry_ms (checked last: the apply path never commits one); KT_ERR_NOMEM.
+ * Every code but
  * KT_OK and KT_ERR_NOMEM means the committed transition is not the
  * authorised one.  Signatures are NOT checked here: call
  * kt_provenance_verify_signature as well. */

@@ -2304,11 +2304,19 @@ static void test_check_transition(void **state)
 			 KT_ERR_VALUE_MISMATCH);
 	kt_account_value_free(&next);
 
-	/* First enrolment from the empty value. */
+	/* First enrolment from the empty value, its entry at the token's
+	 * expiry at the latest. */
 	op_named(&op, KT_OP_ENROL, "a", NULL);
 	prov_with(&pv, KT_PROV_REGISTRAR, &op);
+	pv.expiry_ms = t;
 	assert_int_equal(apply_op(&next, &empty, &op, t, 8), KT_OK);
 	assert_int_equal(kt_provenance_check_transition(&empty, &next, &pv, t), KT_OK);
+	/* ... an entry 1 ms after the expiry: a token the log should have
+	 * refused (the value itself is right) */
+	pv.expiry_ms = t - 1;
+	assert_int_equal(kt_provenance_check_transition(&empty, &next, &pv, t),
+			 KT_ERR_TOKEN_EXPIRED);
+	pv.expiry_ms = t;
 	assert_int_equal(kt_provenance_check_transition(&empty, &empty, &pv, t),
 			 KT_ERR_VALUE_MISMATCH);
 	kt_account_value_free(&next);
