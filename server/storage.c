@@ -232,12 +232,13 @@ static int pruned(kt_storage *st, uint64_t at)
  * position.  A reader at `at` uses an entry only if its version is <= at,
  * which is then exactly the newest record <= at.  Writers: the commit drops
  * the positions a batch writes before the RocksDB write and stores the
- * batch's newest records after it; a read may store what it found if that is
- * the position's newest committed record (map_fill).  commit_epoch is odd
- * while a commit runs; a read remembers the epoch its snapshot was taken at
- * and stores only while the epoch is unchanged (checked under the slot's
- * lock, which the commit's drop also takes), so a record read before a
- * commit can never re-enter the cache after the commit dropped it.
+ * batch's newest records after it; a read may store what it found if that
+ * is the position's newest committed record (reader_map_get).
+ * commit_epoch is odd while a commit runs; a read remembers the epoch its
+ * snapshot was taken at and stores only while the epoch is unchanged
+ * (checked under the slot's lock, which the commit's drop also takes), so a
+ * record read before a commit can never re-enter the cache after the commit
+ * dropped it.
  *
  * log_cache holds log node hashes, keyed by (level, index).  Log nodes never
  * change once written, so any read may store what it found.
