@@ -24,8 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <sodium.h>
 
@@ -205,12 +210,19 @@ static void warm_caches(kt_node *n)
 			    (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
 
-/* The node's background thread: warms the caches once, then prunes. */
+/* The node's background thread: warms the caches once, then prunes.  It
+ * runs at a lower cpu priority than the threads that answer requests
+ * (Linux: nice applies per thread; a failure only leaves it at normal
+ * priority). */
 static void *prune_thread(void *arg)
 {
 	kt_node *n = arg;
 	struct timespec ts;
 
+#ifdef __linux__
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+			  KT_NODE_BACKGROUND_NICE);
+#endif
 	warm_caches(n);
 	for (;;) {
 		pthread_mutex_lock(&n->prune_mu);

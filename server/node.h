@@ -47,6 +47,8 @@ extern "C" {
 /* How often the pruning thread looks for map versions older than
  * cfg->retention_ms, and how many map-node keys one step examines. */
 #define KT_NODE_PRUNE_INTERVAL_MS 60000u
+/* Nice value of the background (cache warm-up, pruning) thread. */
+#define KT_NODE_BACKGROUND_NICE 10
 #define KT_NODE_PRUNE_STEP_KEYS 10000u
 
 /* The node's key material, loaded (or, in dev mode, generated) by keys.c. */

@@ -69,6 +69,7 @@ struct kt_storage {
 	rocksdb_options_t *cf_opts[KT_CF_COUNT + 1]; /* [KT_CF_COUNT]: default */
 	rocksdb_column_family_handle_t *cf[KT_CF_COUNT + 1];
 	rocksdb_cache_t *block_cache;
+	rocksdb_env_t *env;              /* the default environment's handle */
 	rocksdb_readoptions_t *ro;       /* latest state */
 	rocksdb_readoptions_t *ro_total; /* latest state, total-order seeks */
 	rocksdb_writeoptions_t *wo_sync;
@@ -483,6 +484,8 @@ void kt_storage_close(kt_storage *st)
 			rocksdb_options_destroy(st->cf_opts[i]);
 	if (st->db_opts != NULL)
 		rocksdb_options_destroy(st->db_opts);
+	if (st->env != NULL)
+		rocksdb_env_destroy(st->env);
 	if (st->block_cache != NULL)
 		rocksdb_cache_destroy(st->block_cache);
 	if (st->ro != NULL)
@@ -743,6 +746,23 @@ static int make_rw_options(kt_storage *st)
 	return KT_OK;
 }
 
+/* Compactions (RocksDB's low-priority pool) run at a lower cpu and i/o
+ * priority than the apply thread and the request workers: on a small
+ * machine they otherwise take a core from the critical path for seconds
+ * and show in the update latency tail.  Flushes keep their priority
+ * (writes wait for them).  The priority belongs to the process's default
+ * environment, shared by every database the process opens. */
+static int lower_compaction_priority(kt_storage *st)
+{
+	st->env = rocksdb_create_default_env();
+	if (st->env == NULL)
+		return KT_ERR_NOMEM;
+	rocksdb_env_lower_thread_pool_cpu_priority(st->env);
+	rocksdb_env_lower_thread_pool_io_priority(st->env);
+	rocksdb_options_set_env(st->db_opts, st->env);
+	return KT_OK;
+}
+
 int kt_storage_open(const char *dir, const kt_storage_options *o,
 		    kt_storage **out)
 {
@@ -787,7 +807,9 @@ int kt_storage_open(const char *dir, const kt_storage_options *o,
 	 * ~10 s.  Past this total, RocksDB flushes the families that hold the
 	 * oldest file. */
 	rocksdb_options_set_max_total_wal_size(st->db_opts, KT_STORAGE_MAX_WAL_BYTES);
-	r = make_rw_options(st);
+	r = lower_compaction_priority(st);
+	if (r == KT_OK)
+		r = make_rw_options(st);
 	if (r == KT_OK)
 		r = make_cf_options(st);
 	if (r == KT_OK)
