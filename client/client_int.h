@@ -96,6 +96,8 @@ struct kt_client_config {
 	int set_threshold, set_mode, set_max_lag, set_max_age, set_deadline;
 	char *origin;                /* "origin" option, checked at open */
 	char *tls_roots;
+	char *tls_client_cert;        /* PEM chain, with tls_client_key */
+	char *tls_client_key;
 	char *state_file;
 	char *registrar_key_file;
 	char *admin_token_file;
@@ -195,11 +197,15 @@ void kt_state_unlock(int fd);
 
 struct grpc_channel;
 struct grpc_completion_queue;
+struct grpc_channel_credentials;
 
 struct kt_client {
 	kt_client_config cfg;             /* own copy */
 	kt_client_state st;               /* the adopted state */
 	char *tls_pem;                    /* TLS roots, read at open */
+	/* TLS channel credentials (roots and, if configured, the client
+	 * certificate and key), made at open; NULL: plaintext. */
+	struct grpc_channel_credentials *creds;
 	struct grpc_channel *ch[KT_CLIENT_MAX_ENDPOINTS + 1]; /* + admin slot */
 	struct grpc_completion_queue *cq;
 	int grpc_up;                      /* grpc_init called */
@@ -244,6 +250,13 @@ KT_MUST_CHECK int kt_client_call_admin(kt_client *c, const char *method,
 
 /* Maps a gRPC status code to a kt_err code (KT_OK for 0). */
 int kt_client_status_error(int status);
+
+/* Makes c->creds at open: nothing without tls_roots; else SSL credentials
+ * with c->tls_pem and, if configured, the client certificate and key (read
+ * through kt_tls_identity_read; the key copy is wiped once gRPC has it).
+ * Errors of kt_tls_identity_read, KT_ERR_INTERNAL; detail in err. */
+KT_MUST_CHECK int kt_client_transport_creds(kt_client *c, char *err,
+					    size_t errlen);
 
 /* Closes channels and queue; grpc_shutdown if it was initialised. */
 void kt_client_transport_close(kt_client *c);
@@ -304,6 +317,19 @@ KT_MUST_CHECK int kt_device_keys_decode(kt_device_keys *k, const uint8_t *p,
  * max bytes).  *out heap (wipe before free). */
 KT_MUST_CHECK int kt_read_secret_file(const char *path, size_t max,
 				      uint8_t **out, size_t *out_len);
+
+/* Reads the TLS client identity: the PEM certificate chain at cert_path
+ * and the PEM private key at key_path (a secret file: regular, not
+ * group/other accessible), and checks with libcrypto that the first
+ * certificate parses and the key is its key.  On KT_OK *cert_pem and
+ * *key_pem are heap NUL-terminated strings (wipe *key_pem with
+ * sodium_memzero before free).  KT_ERR_IO (cannot read), KT_ERR_TOO_LARGE,
+ * KT_ERR_CLIENT_KEY_FILE (key readable by group/others, a symlink, not a
+ * regular file), KT_ERR_CLIENT_TLS_CERT (malformed, encrypted key, or not
+ * a pair), KT_ERR_NOMEM; a line of detail in err. */
+KT_MUST_CHECK int kt_tls_identity_read(const char *cert_path,
+				       const char *key_path, char **cert_pem,
+				       char **key_pem, char *err, size_t errlen);
 
 /* Reads a whole file of at most max bytes.  KT_ERR_NOT_FOUND, KT_ERR_IO,
  * KT_ERR_TOO_LARGE. */

@@ -193,6 +193,23 @@ KT_MUST_CHECK int kt_client_config_set_max_age(kt_client_config *cfg,
 KT_MUST_CHECK int kt_client_config_set_tls_roots(kt_client_config *cfg,
 						 const char *pem_path);
 
+/* Presents a TLS client certificate (mutual TLS, e.g. for an Admin
+ * listener with admin_tls_client_ca): cert_path a PEM file with the
+ * certificate chain (leaf first), key_path a PEM file with its unencrypted
+ * private key (NUL-terminated paths; both replace earlier ones; on failure
+ * cfg is unchanged).  Needs tls_roots.  The files are read at
+ * kt_client_open, which fails with KT_ERR_IO (cannot read),
+ * KT_ERR_CLIENT_KEY_FILE (the key file is readable or writable by group or
+ * others, a symlink, or not a regular file: it is refused, not just
+ * warned about), KT_ERR_CLIENT_TLS_CERT (not PEM, an encrypted key, or the
+ * key is not the certificate's), KT_ERR_CLIENT_CONFIG (set without
+ * tls_roots).  The key bytes are wiped once gRPC holds the credentials;
+ * the certificate is sent on every channel, the Admin one included.
+ * KT_ERR_INVALID_ARG (NULL or empty path), KT_ERR_NOMEM. */
+KT_MUST_CHECK int kt_client_config_set_tls_client_cert(kt_client_config *cfg,
+						       const char *cert_path,
+						       const char *key_path);
+
 /* Where the trust state lives (NUL-terminated path).  Created (mode 0600)
  * at the first verified answer; "<path>.lock" is the lock file next to it.
  * KT_ERR_INVALID_ARG, KT_ERR_NOMEM. */
@@ -216,6 +233,9 @@ KT_MUST_CHECK int kt_client_config_set_deadline(kt_client_config *cfg,
  *   max_lag             duration (250ms, 10s, 5m, 24h): bounded-lag limit
  *   max_age             duration: largest checkpoint age
  *   tls_roots           path of a PEM file
+ *   tls_client_cert, tls_client_key
+ *                       paths of the PEM client certificate chain and its
+ *                       key (set both; see kt_client_config_set_tls_client_cert)
  *   state_file          path of the trust state file
  *   deadline            duration: per-call deadline
  *   admin_endpoint      host:port of the Admin listener (ktd's
@@ -237,7 +257,8 @@ KT_MUST_CHECK int kt_client_config_set(kt_client_config *cfg, const char *name,
  * line; blank lines and lines starting with '#' are ignored, ' #' starts a
  * trailing comment; blanks around name and value are dropped) through
  * kt_client_config_set.  `ktd --dev` writes one to <data_dir>/client.conf.
- * Relative paths in the file (tls_roots, state_file, *_file) are taken
+ * Relative paths in the file (tls_roots, tls_client_*, state_file,
+ * *_file) are taken
  * relative to the file's directory.  The file is capped at 1 MiB, a line
  * at 4096 bytes.  Returns KT_OK, KT_ERR_IO (cannot read), KT_ERR_TOO_LARGE,
  * KT_ERR_CONFIG_SYNTAX (a line without '='), or the first error of
@@ -730,8 +751,8 @@ typedef struct kt_admin_op {
  * state) and binds the change to the current version.  The call goes to
  * the configured admin_endpoint, else to the endpoints (with their
  * failover; expected_version makes a repeated change fail, not apply
- * twice).  TLS as configured (tls_roots); a client certificate for an
- * Admin listener that requires mutual TLS is not supported yet.  The
+ * twice).  TLS as configured (tls_roots); an Admin listener that requires
+ * mutual TLS needs kt_client_config_set_tls_client_cert.  The
  * result is not verified here: look the account up to see it in the log.
  * Errors: those of the updates above (KT_ERR_CLIENT_DENIED for a wrong
  * credential), KT_ERR_INVALID_ARG (token, reason, account, op).  *res (may

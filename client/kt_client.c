@@ -175,6 +175,8 @@ int kt_client_open(const kt_client_config *cfg, kt_client **out, char *err,
 	}
 	r = read_tls_roots(c, err, errlen);
 	if (r == KT_OK)
+		r = kt_client_transport_creds(c, err, errlen);
+	if (r == KT_OK)
 		r = load_initial_state(c, err, errlen);
 	if (r != KT_OK) {
 		kt_client_close(c);

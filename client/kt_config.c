@@ -58,6 +58,8 @@ void kt_client_config_clear(kt_client_config *cfg)
 		free(cfg->endpoints[i]);
 	free(cfg->origin);
 	free(cfg->tls_roots);
+	free(cfg->tls_client_cert);
+	free(cfg->tls_client_key);
 	free(cfg->state_file);
 	free(cfg->registrar_key_file);
 	free(cfg->admin_token_file);
@@ -96,6 +98,7 @@ int kt_client_config_copy(kt_client_config *dst, const kt_client_config *src)
 		dst->endpoints[i] = NULL;
 	dst->n_endpoints = 0;
 	dst->origin = dst->tls_roots = dst->state_file = NULL;
+	dst->tls_client_cert = dst->tls_client_key = NULL;
 	dst->registrar_key_file = dst->admin_token_file = NULL;
 	dst->admin_endpoint = NULL;
 	dst->vrf_hex = dst->log_key_str = dst->first_witness = dst->mode_str = NULL;
@@ -108,6 +111,10 @@ int kt_client_config_copy(kt_client_config *dst, const kt_client_config *src)
 		r = dup_opt(&dst->origin, src->origin);
 	if (r == KT_OK)
 		r = dup_opt(&dst->tls_roots, src->tls_roots);
+	if (r == KT_OK)
+		r = dup_opt(&dst->tls_client_cert, src->tls_client_cert);
+	if (r == KT_OK)
+		r = dup_opt(&dst->tls_client_key, src->tls_client_key);
 	if (r == KT_OK)
 		r = dup_opt(&dst->state_file, src->state_file);
 	if (r == KT_OK)
@@ -328,6 +335,30 @@ int kt_client_config_set_tls_roots(kt_client_config *cfg, const char *pem_path)
 	if (cfg == NULL)
 		return KT_ERR_INVALID_ARG;
 	return set_string(&cfg->tls_roots, pem_path, 1);
+}
+
+int kt_client_config_set_tls_client_cert(kt_client_config *cfg,
+					 const char *cert_path,
+					 const char *key_path)
+{
+	char *cert = NULL, *key = NULL;
+	int r;
+
+	if (cfg == NULL || cert_path == NULL || key_path == NULL)
+		return KT_ERR_INVALID_ARG;
+	/* Both or neither: on failure cfg keeps what it had. */
+	r = set_string(&cert, cert_path, 1);
+	if (r == KT_OK)
+		r = set_string(&key, key_path, 1);
+	if (r != KT_OK) {
+		free(cert);
+		return r;
+	}
+	free(cfg->tls_client_cert);
+	free(cfg->tls_client_key);
+	cfg->tls_client_cert = cert;
+	cfg->tls_client_key = key;
+	return KT_OK;
 }
 
 int kt_client_config_set_state_file(kt_client_config *cfg, const char *path)
@@ -612,6 +643,16 @@ static int o_tls(kt_client_config *cfg, const char *v, char *e, size_t el)
 	return path_opt(&cfg->tls_roots, v, e, el);
 }
 
+static int o_tls_cert(kt_client_config *cfg, const char *v, char *e, size_t el)
+{
+	return path_opt(&cfg->tls_client_cert, v, e, el);
+}
+
+static int o_tls_key(kt_client_config *cfg, const char *v, char *e, size_t el)
+{
+	return path_opt(&cfg->tls_client_key, v, e, el);
+}
+
 static int o_state(kt_client_config *cfg, const char *v, char *e, size_t el)
 {
 	return path_opt(&cfg->state_file, v, e, el);
@@ -721,6 +762,8 @@ static void r_deadline(kt_client_config *c)
 }
 
 static void r_tls(kt_client_config *c) { free_str(&c->tls_roots); }
+static void r_tls_cert(kt_client_config *c) { free_str(&c->tls_client_cert); }
+static void r_tls_key(kt_client_config *c) { free_str(&c->tls_client_key); }
 static void r_state(kt_client_config *c) { free_str(&c->state_file); }
 static void r_registrar(kt_client_config *c) { free_str(&c->registrar_key_file); }
 static void r_admin(kt_client_config *c) { free_str(&c->admin_token_file); }
@@ -756,6 +799,14 @@ static const char *g_deadline(const kt_client_config *c)
 	return c->set_deadline ? c->num_buf[3] : NULL;
 }
 static const char *g_tls(const kt_client_config *c) { return c->tls_roots; }
+static const char *g_tls_cert(const kt_client_config *c)
+{
+	return c->tls_client_cert;
+}
+static const char *g_tls_key(const kt_client_config *c)
+{
+	return c->tls_client_key;
+}
 static const char *g_state(const kt_client_config *c) { return c->state_file; }
 static const char *g_registrar(const kt_client_config *c) { return c->registrar_key_file; }
 static const char *g_admin(const kt_client_config *c) { return c->admin_token_file; }
@@ -776,6 +827,9 @@ static const opt_row opt_table[] = {
 	{"max_lag", NULL, T_SCALAR, 0, o_max_lag, g_max_lag, r_max_lag},
 	{"max_age", NULL, T_SCALAR, 0, o_max_age, g_max_age, r_max_age},
 	{"tls_roots", NULL, T_SCALAR, 1, o_tls, g_tls, r_tls},
+	{"tls_client_cert", NULL, T_SCALAR, 1, o_tls_cert, g_tls_cert,
+	 r_tls_cert},
+	{"tls_client_key", NULL, T_SCALAR, 1, o_tls_key, g_tls_key, r_tls_key},
 	{"state_file", NULL, T_SCALAR, 1, o_state, g_state, r_state},
 	{"deadline", NULL, T_SCALAR, 0, o_deadline, g_deadline, r_deadline},
 	{"registrar_key_file", NULL, T_SCALAR, 1, o_registrar, g_registrar,
@@ -1044,6 +1098,16 @@ int kt_client_config_finish(const kt_client_config *cfg, char *err,
 	    (cfg->trust.n_witnesses > 0 && cfg->trust.witness_threshold == 0)) {
 		kt_err_format(err, errlen, "witness_threshold %zu with %zu witnesses",
 		     cfg->trust.witness_threshold, cfg->trust.n_witnesses);
+		return KT_ERR_CLIENT_CONFIG;
+	}
+	if ((cfg->tls_client_cert == NULL) != (cfg->tls_client_key == NULL)) {
+		kt_err_format(err, errlen,
+			      "tls_client_cert and tls_client_key go together");
+		return KT_ERR_CLIENT_CONFIG;
+	}
+	if (cfg->tls_client_cert != NULL && cfg->tls_roots == NULL) {
+		kt_err_format(err, errlen,
+			      "tls_client_cert needs tls_roots (TLS is off)");
 		return KT_ERR_CLIENT_CONFIG;
 	}
 	r = kt_trust_config_check(&cfg->trust);

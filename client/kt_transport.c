@@ -15,6 +15,8 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include <sodium.h>
+
 #include "client_int.h"
 
 #define ADMIN_MD_KEY "x-keytrail-admin"
@@ -62,6 +64,47 @@ int kt_client_status_error(int status)
 
 /* ---- channels ----------------------------------------------------------- */
 
+static void grpc_start(kt_client *c)
+{
+	if (!c->grpc_up) {
+		grpc_init();
+		c->grpc_up = 1;
+	}
+}
+
+int kt_client_transport_creds(kt_client *c, char *err, size_t errlen)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	char *cert = NULL, *key = NULL;
+	int r;
+
+	if (c->tls_pem == NULL)
+		return KT_OK;
+	if (c->cfg.tls_client_cert != NULL) {
+		r = kt_tls_identity_read(c->cfg.tls_client_cert,
+					 c->cfg.tls_client_key, &cert, &key,
+					 err, errlen);
+		if (r != KT_OK)
+			return r;
+	}
+	grpc_start(c);
+	pair.cert_chain = cert;
+	pair.private_key = key;
+	/* gRPC copies the pair; our copy of the key is wiped below. */
+	c->creds = grpc_ssl_credentials_create(c->tls_pem,
+					       cert != NULL ? &pair : NULL,
+					       NULL, NULL);
+	r = c->creds != NULL ? KT_OK : KT_ERR_INTERNAL;
+	if (r != KT_OK)
+		kt_err_format(err, errlen, "cannot make TLS credentials");
+	free(cert);
+	if (key != NULL) {
+		sodium_memzero(key, strlen(key));
+		free(key);
+	}
+	return r;
+}
+
 static int channel_get(kt_client *c, size_t i, grpc_channel **out)
 {
 	grpc_channel_credentials *creds;
@@ -75,10 +118,7 @@ static int channel_get(kt_client *c, size_t i, grpc_channel **out)
 		*out = c->ch[i];
 		return KT_OK;
 	}
-	if (!c->grpc_up) {
-		grpc_init();
-		c->grpc_up = 1;
-	}
+	grpc_start(c);
 	if (c->cq == NULL) {
 		c->cq = grpc_completion_queue_create_for_pluck(NULL);
 		if (c->cq == NULL)
@@ -93,14 +133,15 @@ static int channel_get(kt_client *c, size_t i, grpc_channel **out)
 	args[1].value.integer = 0;
 	cargs.num_args = 2;
 	cargs.args = args;
-	if (c->tls_pem != NULL)
-		creds = grpc_ssl_credentials_create(c->tls_pem, NULL, NULL, NULL);
-	else
+	if (c->creds != NULL) {
+		c->ch[i] = grpc_channel_create(target, c->creds, &cargs);
+	} else {
 		creds = grpc_insecure_credentials_create();
-	if (creds == NULL)
-		return KT_ERR_INTERNAL;
-	c->ch[i] = grpc_channel_create(target, creds, &cargs);
-	grpc_channel_credentials_release(creds);
+		if (creds == NULL)
+			return KT_ERR_INTERNAL;
+		c->ch[i] = grpc_channel_create(target, creds, &cargs);
+		grpc_channel_credentials_release(creds);
+	}
 	if (c->ch[i] == NULL)
 		return KT_ERR_INTERNAL;
 	*out = c->ch[i];
@@ -121,6 +162,9 @@ void kt_client_transport_close(kt_client *c)
 		grpc_completion_queue_destroy(c->cq);
 		c->cq = NULL;
 	}
+	if (c->creds != NULL)
+		grpc_channel_credentials_release(c->creds);
+	c->creds = NULL;
 	if (c->grpc_up)
 		grpc_shutdown_blocking();
 	c->grpc_up = 0;

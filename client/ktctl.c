@@ -52,6 +52,7 @@
 
 enum {
 	O_CONFIG, O_STATE, O_SET, O_JSON, O_EVIDENCE, O_HELP,  /* global */
+	O_TLS_CERT, O_TLS_KEY,                                 /* global */
 	O_OUT, O_ID, O_ACCOUNT, O_KEYS, O_DEVICE, O_DEVICE_ID, O_PUSH, O_KIND,
 	O_TOKEN, O_REGISTRAR_KEY, O_EXPIRY, O_MESSAGE, O_IN, O_OWN, O_OWN_ID,
 	O_REASON, O_ADMIN_TOKEN, O_ADMIN_ENDPOINT, O_ADD_DEVICE,
@@ -61,7 +62,7 @@ enum {
 #define BIT(o) (1ull << (o))
 #define GLOBAL_OPTS                                                       \
 	(BIT(O_CONFIG) | BIT(O_STATE) | BIT(O_SET) | BIT(O_JSON) |       \
-	 BIT(O_EVIDENCE) | BIT(O_HELP))
+	 BIT(O_EVIDENCE) | BIT(O_HELP) | BIT(O_TLS_CERT) | BIT(O_TLS_KEY))
 
 static const struct optdef {
 	const char *name;
@@ -74,6 +75,8 @@ static const struct optdef {
 	[O_JSON] = {"json", 0, 0},
 	[O_EVIDENCE] = {"evidence", 1, 0},
 	[O_HELP] = {"help", 0, 0},
+	[O_TLS_CERT] = {"tls-cert", 1, 0},
+	[O_TLS_KEY] = {"tls-key", 1, 0},
 	[O_OUT] = {"out", 1, 0},
 	[O_ID] = {"id", 1, 0},
 	[O_ACCOUNT] = {"account", 1, 0},
@@ -259,6 +262,11 @@ static const char global_help[] =
 	"  --set NAME=VALUE  set a client option (max_age, witness, witness_threshold,\n"
 	"                    witness_mode, deadline, ...); it replaces the file's\n"
 	"                    value (a list option's first --set replaces the list)\n"
+	"  --tls-cert FILE   with --tls-key FILE: present this PEM client\n"
+	"                    certificate chain and key (mutual TLS, e.g. an Admin\n"
+	"                    listener with admin_tls_client_ca); overrides the\n"
+	"                    configuration's tls_client_cert / tls_client_key;\n"
+	"                    needs tls_roots; the key file must be mode 0600\n"
 	"  --json            machine-readable output: one JSON object on stdout\n"
 	"  --evidence FILE   where to write the evidence of a failed verification\n"
 	"                    (default: stderr)\n"
@@ -373,6 +381,24 @@ static int require(ctl *x, uint64_t need)
 
 /* ---- configuration and client ----------------------------------------------------------- */
 
+/* --tls-cert / --tls-key: both or neither. */
+static int apply_tls_cert(ctl *x)
+{
+	const char *cert = x->v[O_TLS_CERT], *key = x->v[O_TLS_KEY];
+
+	if (cert == NULL && key == NULL)
+		return 0;
+	if (cert == NULL || key == NULL) {
+		msg("--tls-cert and --tls-key go together");
+		return EXIT_USAGE;
+	}
+	if (kt_client_config_set_tls_client_cert(x->cfg, cert, key) != KT_OK) {
+		msg("--tls-cert %s --tls-key %s: invalid path", cert, key);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 static int load_config(ctl *x)
 {
 	char err[ERRLEN] = "";
@@ -430,7 +456,7 @@ static int load_config(ctl *x)
 		msg("--state %s: invalid path", x->v[O_STATE]);
 		return EXIT_USAGE;
 	}
-	return 0;
+	return apply_tls_cert(x);
 }
 
 /* Loads the configuration and opens the client (after the command's own

@@ -129,6 +129,7 @@ static const struct err_row err_table[] = {
 	{KT_ERR_CLIENT_KEY_FILE, "KT_ERR_CLIENT_KEY_FILE", "key file has unsafe permissions or is malformed"},
 	{KT_ERR_CLIENT_NO_DEVICES, "KT_ERR_CLIENT_NO_DEVICES", "the account has no device to seal to"},
 	{KT_ERR_CLIENT_DECRYPT, "KT_ERR_CLIENT_DECRYPT", "sealed box does not open with this key"},
+	{KT_ERR_CLIENT_TLS_CERT, "KT_ERR_CLIENT_TLS_CERT", "TLS client certificate or key malformed or not a pair"},
 };
 
 static const struct err_row *err_find(int code)

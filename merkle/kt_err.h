@@ -161,6 +161,7 @@ typedef enum kt_err {
 	KT_ERR_CLIENT_KEY_FILE = -245,      /* a key file readable by group/others, not a regular file, or malformed */
 	KT_ERR_CLIENT_NO_DEVICES = -246,    /* sealing to an account that is absent or has no device */
 	KT_ERR_CLIENT_DECRYPT = -247,       /* a sealed box does not open with this device's key */
+	KT_ERR_CLIENT_TLS_CERT = -248,      /* TLS client certificate or key malformed, or the key does not match the certificate */
 } kt_err;
 
 /* Returns a static, human-readable description of code; never NULL.

@@ -27,10 +27,18 @@
  *      certificate, with the rogue CA's, with an expired one; Admin with a
  *      valid certificate and no / a wrong admin token; plaintext to the
  *      Admin port; Admin methods on the Directory listener (UNIMPLEMENTED:
- *      mTLS cannot be bypassed); libkeytrail's Admin call, which has no
- *      client certificate (documented as not supported).
+ *      mTLS cannot be bypassed).
+ *   3. libkeytrail's Admin call over mTLS: with the operator's client
+ *      certificate (tls_client_cert / tls_client_key) it succeeds and the
+ *      OperatorUpdate shows in a verified lookup; twins: without a client
+ *      certificate and with the rogue CA's it is UNAVAILABLE and changes
+ *      nothing; a key that is not the certificate's, a group-readable
+ *      key, a missing key file, a certificate without tls_roots are
+ *      refused by kt_client_open with their own errors.  If ktctl's path
+ *      is given, one `ktctl --tls-cert --tls-key admin-update` over mTLS
+ *      and its twin without --tls-cert (exit 1).
  *
- * Usage: itest_tls PATH-TO-KTD   (ctest passes it)
+ * Usage: itest_tls PATH-TO-KTD [PATH-TO-KTCTL]   (ctest passes both)
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <errno.h>
@@ -38,7 +46,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <grpc/status.h>
@@ -409,6 +420,33 @@ static void directory_over_tls(itest_ktd *k, itest_trust *t, itest_device *phone
 	itest_note("Directory over TLS: enrolment and verified lookup ok");
 }
 
+/* kt_client_open of a config from ktd's client.conf with tls_roots (NULL:
+ * none) and the client identity cli (NULL: none); returns its result. */
+static int lib_try_open(const itest_ktd *k, const char *tls_roots,
+			const char *cert, const char *key, const char *state,
+			kt_client **c, char *err, size_t errlen)
+{
+	kt_client_config *cfg = NULL;
+	char path[400];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/client.conf", k->data_dir);
+	CHECK_OK(kt_client_config_new(&cfg));
+	if (kt_client_config_load_file(cfg, path, err, errlen) != KT_OK)
+		itest_fail(__FILE__, __LINE__, "client.conf: %s", err);
+	if (tls_roots != NULL)
+		CHECK_OK(kt_client_config_override(cfg, "tls_roots", tls_roots, err,
+						   errlen));
+	if (cert != NULL)
+		CHECK_OK(kt_client_config_set_tls_client_cert(cfg, cert, key));
+	CHECK_OK(kt_client_config_override(cfg, "admin_endpoint", k->admin_addr, err,
+					   errlen));
+	CHECK_OK(kt_client_config_set_state_file(cfg, state));
+	r = kt_client_open(cfg, c, err, errlen);
+	kt_client_config_free(cfg);
+	return r;
+}
+
 /* A libkeytrail client from ktd's client.conf; tls_roots (NULL: none). */
 static kt_client *lib_open(const itest_ktd *k, const char *tls_roots,
 			   const char *state)
@@ -667,37 +705,245 @@ static void negatives(itest_ktd *k, itest_trust *t, const pki *p, const snap *s)
 	itest_note("every refusal changed nothing: checkpoint byte-identical");
 }
 
-/* libkeytrail has no client certificate (keytrail.h: "not supported
- * yet"): its Admin call to the mTLS listener fails and changes nothing. */
-static void lib_admin_refused(itest_ktd *k, itest_trust *t, const pki *p,
-			      const snap *s)
+/* ---- 3. libkeytrail and ktctl with a client certificate ------------------ */
+
+/* libkeytrail's Admin call (set Alice's phone's push address to push) with
+ * the client identity cli (NULL: none); returns its result. */
+static int lib_admin(itest_ktd *k, const pki *p, const tls_id *cli,
+		     const char *push, kt_update_result *res)
 {
-	char state[400];
-	kt_client *c;
+	char state[400], err[256] = "";
+	kt_client *c = NULL;
 	kt_admin_op op;
-	kt_update_result res;
 	const char *details = NULL;
 	int r, code = 0;
 
 	snprintf(state, sizeof(state), "%s/state-admin", p->dir);
-	c = lib_open(k, p->ca.cert_path, state);
+	r = lib_try_open(k, p->ca.cert_path, cli != NULL ? cli->cert_path : NULL,
+			 cli != NULL ? cli->key_path : NULL, state, &c, err,
+			 sizeof(err));
+	if (r != KT_OK)
+		itest_fail(__FILE__, __LINE__, "kt_client_open: %s", err);
 	memset(&op, 0, sizeof(op));
 	op.operation = KT_OPERATION_SET_PUSH;
 	op.id = (const uint8_t *)"phone";
 	op.id_len = 5;
-	op.push = (const uint8_t *)"apns:by-the-library";
-	op.push_len = strlen("apns:by-the-library");
+	op.push = (const uint8_t *)push;
+	op.push_len = strlen(push);
 	r = kt_client_admin_update(c, k->admin_hex, (const uint8_t *)ALICE,
-				   strlen(ALICE), &op, REASON, &res);
+				   strlen(ALICE), &op, REASON, res);
 	kt_client_last_status(c, &code, &details);
-	if (r != KT_ERR_CLIENT_UNAVAILABLE)
-		itest_fail(__FILE__, __LINE__, "kt_client_admin_update: %s, want %s",
-			   kt_errname(r), kt_errname(KT_ERR_CLIENT_UNAVAILABLE));
-	CHECK(res.version == 0);
-	itest_note("  refused: libkeytrail Admin call (no client certificate) -> %s "
-		   "(%d %s)", kt_errname(r), code, details != NULL ? details : "");
+	itest_note("  libkeytrail Admin call (%s) -> %s (%d %s)",
+		   cli == NULL ? "no client certificate" : cli->cert_path,
+		   kt_errname(r), code, details != NULL ? details : "");
 	kt_client_close(c);
-	snap_same(k, t, s);
+	return r;
+}
+
+/* Without a client certificate, or with the rogue CA's: the handshake
+ * fails (UNAVAILABLE) and nothing changes. */
+static void lib_admin_refused(itest_ktd *k, itest_trust *t, const pki *p,
+			      const snap *s)
+{
+	const tls_id *ids[2] = {NULL, &p->rogue_client};
+	kt_update_result res;
+	size_t i;
+	int r;
+
+	for (i = 0; i < 2; i++) {
+		r = lib_admin(k, p, ids[i], "apns:refused", &res);
+		if (r != KT_ERR_CLIENT_UNAVAILABLE)
+			itest_fail(__FILE__, __LINE__, "kt_client_admin_update: %s, "
+				   "want %s", kt_errname(r),
+				   kt_errname(KT_ERR_CLIENT_UNAVAILABLE));
+		CHECK(res.version == 0);
+		snap_same(k, t, s);
+	}
+	itest_note("  refused: libkeytrail Admin without / with a rogue client "
+		   "certificate, nothing changed");
+}
+
+/* Alice at version want, changed by the operator, phone's push == push. */
+static void alice_is(itest_ktd *k, itest_trust *t, uint64_t want,
+		     const char *push)
+{
+	itest_lookup l;
+	size_t i, found = 0, n = strlen(push);
+
+	itest_lookup_verified(k, t, ALICE, 0, 0, &l);
+	CHECK(l.exists && l.leaf.version == want &&
+	      l.prov.type == KT_PROV_OPERATOR);
+	for (i = 0; i < l.value.count; i++)
+		if (l.value.devices[i].push_len == n &&
+		    memcmp(l.value.devices[i].push, push, n) == 0)
+			found++;
+	CHECK(found == 1);
+	kt_account_value_free(&l.value);
+}
+
+/* With the operator's certificate and key: the OperatorUpdate is applied
+ * and visible in a verified lookup.  Returns Alice's new version. */
+static uint64_t lib_admin_ok(itest_ktd *k, itest_trust *t, const pki *p,
+			     uint64_t v)
+{
+	kt_update_result res;
+
+	CHECK_OK(lib_admin(k, p, &p->client, "apns:by-the-library", &res));
+	CHECK(res.version == v + 1);
+	alice_is(k, t, v + 1, "apns:by-the-library");
+	itest_note("libkeytrail Admin over mTLS (tls_client_cert): OperatorUpdate "
+		   "ok, version %llu", (unsigned long long)res.version);
+	return res.version;
+}
+
+/* kt_client_open refuses a bad client identity with want, before any
+ * network use. */
+static void lib_open_refused(const itest_ktd *k, const pki *p,
+			     const char *roots, const char *cert,
+			     const char *key, int want, const char *what)
+{
+	char state[400], err[256] = "";
+	kt_client *c = (kt_client *)(uintptr_t)1;
+	int r;
+
+	snprintf(state, sizeof(state), "%s/state-badcert", p->dir);
+	r = lib_try_open(k, roots, cert, key, state, &c, err, sizeof(err));
+	if (r != want)
+		itest_fail(__FILE__, __LINE__, "kt_client_open (%s): %s, want %s",
+			   what, kt_errname(r), kt_errname(want));
+	CHECK(c == NULL && err[0] != '\0');
+	CHECK(access(state, F_OK) != 0 && errno == ENOENT);
+	itest_note("  refused at open: %s -> %s (%s)", what, kt_errname(r), err);
+}
+
+static void lib_bad_identities(const itest_ktd *k, const pki *p)
+{
+	char loose[400], missing[400], notkey[400];
+
+	lib_open_refused(k, p, p->ca.cert_path, p->client.cert_path,
+			 p->rogue_client.key_path, KT_ERR_CLIENT_TLS_CERT,
+			 "key of another certificate");
+	snprintf(notkey, sizeof(notkey), "%s/not-a-key.key", p->dir);
+	write_file(notkey, p->client.cert_pem, 0600);
+	lib_open_refused(k, p, p->ca.cert_path, p->client.cert_path, notkey,
+			 KT_ERR_CLIENT_TLS_CERT, "a certificate as the key");
+	snprintf(loose, sizeof(loose), "%s/loose.key", p->dir);
+	write_file(loose, p->client.key_pem, 0640);
+	CHECK(chmod(loose, 0640) == 0);
+	lib_open_refused(k, p, p->ca.cert_path, p->client.cert_path, loose,
+			 KT_ERR_CLIENT_KEY_FILE, "key file readable by group");
+	snprintf(missing, sizeof(missing), "%s/missing.key", p->dir);
+	lib_open_refused(k, p, p->ca.cert_path, p->client.cert_path, missing,
+			 KT_ERR_IO, "missing key file");
+	lib_open_refused(k, p, NULL, p->client.cert_path, p->client.key_path,
+			 KT_ERR_CLIENT_CONFIG, "client certificate without tls_roots");
+}
+
+/* Runs ktctl with args (NULL-terminated), output to <dir>/ktctl.out|err;
+ * returns its exit code; killed after 60 s. */
+static int ktctl_run(const char *ktctl, const pki *p, const char *const *args)
+{
+	const char *argv[32];
+	char outp[400], errp[400];
+	uint64_t deadline;
+	size_t n = 0;
+	int status = 0, fo, fe;
+	pid_t pid, w;
+
+	argv[n++] = ktctl;
+	for (; args[n - 1] != NULL; n++) {
+		CHECK(n < 31);
+		argv[n] = args[n - 1];
+	}
+	argv[n] = NULL;
+	snprintf(outp, sizeof(outp), "%s/ktctl.out", p->dir);
+	snprintf(errp, sizeof(errp), "%s/ktctl.err", p->dir);
+	fo = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fo >= 0 && fe >= 0);
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(ktctl, (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(fo);
+	close(fe);
+	deadline = itest_mono_ms() + 60000u;
+	while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
+		if (w < 0 || itest_mono_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			itest_fail(__FILE__, __LINE__, "ktctl did not end");
+		}
+		usleep(5000);
+	}
+	if (!WIFEXITED(status))
+		itest_fail(__FILE__, __LINE__, "ktctl killed by signal %d",
+			   WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+/* `ktctl admin-update` over mTLS: without --tls-cert it fails (exit 1,
+ * nothing changed), with --tls-cert / --tls-key it succeeds. */
+static uint64_t ktctl_admin(itest_ktd *k, itest_trust *t, const pki *p,
+			    const char *ktctl, uint64_t v)
+{
+	char conf[400], roots[440], state[400];
+	const char *cert_args[] = {"--tls-cert", p->client.cert_path, "--tls-key",
+				   p->client.key_path};
+	const char *a[32];
+	size_t n = 0, i, base;
+	snap s;
+	int code, with;
+
+	snprintf(conf, sizeof(conf), "%s/client.conf", k->data_dir);
+	snprintf(roots, sizeof(roots), "tls_roots=%s", p->ca.cert_path);
+	snprintf(state, sizeof(state), "%s/state-ktctl", p->dir);
+	a[n++] = "--config";
+	a[n++] = conf;
+	a[n++] = "--set";
+	a[n++] = roots;
+	a[n++] = "--state";
+	a[n++] = state;
+	base = n;
+	for (with = 0; with <= 1; with++) {
+		n = base;
+		if (with)
+			for (i = 0; i < 4; i++)
+				a[n++] = cert_args[i];
+		a[n++] = "admin-update";
+		a[n++] = "--account";
+		a[n++] = ALICE;
+		a[n++] = "--admin-endpoint";
+		a[n++] = k->admin_addr;
+		a[n++] = "--set-push";
+		a[n++] = "phone";
+		a[n++] = "--push";
+		a[n++] = "apns:by-ktctl";
+		a[n++] = "--reason";
+		a[n++] = REASON;
+		a[n] = NULL;
+		if (!with)
+			snap_take(k, t, &s);
+		code = ktctl_run(ktctl, p, a);
+		if (code != (with ? 0 : 1))
+			itest_fail(__FILE__, __LINE__, "ktctl admin-update %s "
+				   "--tls-cert: exit %d (see %s/ktctl.err)",
+				   with ? "with" : "without", code, p->dir);
+		if (!with) {
+			snap_same(k, t, &s);
+			free(s.note);
+		}
+	}
+	alice_is(k, t, v + 1, "apns:by-ktctl");
+	itest_note("ktctl --tls-cert --tls-key admin-update over mTLS ok (and "
+		   "exit 1 without them), version %llu", (unsigned long long)(v + 1));
+	return v + 1;
 }
 
 int main(int argc, char **argv)
@@ -709,6 +955,11 @@ int main(int argc, char **argv)
 	snap s;
 	uint64_t t0, v;
 	kt_gc_tls dir_tls;
+
+	if (argc >= 3 && access(argv[2], X_OK) != 0) {
+		fprintf(stderr, "usage: %s PATH-TO-KTD [PATH-TO-KTCTL]\n", argv[0]);
+		return 2;
+	}
 
 	itest_init(argc, argv);
 	t0 = itest_mono_ms();
@@ -741,6 +992,12 @@ int main(int argc, char **argv)
 	CHECK(s.alice_version == v);
 	negatives(&k, &t, &p, &s);
 	lib_admin_refused(&k, &t, &p, &s);
+	lib_bad_identities(&k, &p);
+	v = lib_admin_ok(&k, &t, &p, v);
+	if (argc >= 3)
+		v = ktctl_admin(&k, &t, &p, argv[2], v);
+	else
+		itest_note("no PATH-TO-KTCTL: ktctl over mTLS not run");
 	/* The node is unharmed: the operator still gets in. */
 	CHECK(admin_status(&k, &p) == 1);
 	itest_note("Admin over mTLS still ok after the refusals");

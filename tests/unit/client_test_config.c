@@ -399,6 +399,69 @@ static void test_open_checks(void **state)
 	kt_client_config_free(NULL);
 }
 
+/* tls_client_cert / tls_client_key: file keys (relative paths), the
+ * setter (both or neither), and the checks at open. */
+static void test_tls_client_cert(void **state)
+{
+	fixture *f = *state;
+	kt_client_config *cfg;
+	kt_client *c = NULL;
+	char text[4096], err[256], want[300];
+
+	snprintf(text, sizeof(text),
+		 "endpoint = h:1\nlog_key = %s\nvrf_key = %s\n"
+		 "tls_roots = /nonexistent/ca.pem\n"
+		 "tls_client_cert = op.crt\ntls_client_key = keys/op.key\n",
+		 f->log_key, f->vrf);
+	assert_int_equal(load_text(f, text, &cfg, err, sizeof(err)), KT_OK);
+	snprintf(want, sizeof(want), "%s/op.crt", f->dir);
+	assert_string_equal(kt_client_config_get(cfg, "tls_client_cert"), want);
+	snprintf(want, sizeof(want), "%s/keys/op.key", f->dir);
+	assert_string_equal(kt_client_config_get(cfg, "tls_client_key"), want);
+	/* A scalar twice is a duplicate; an override replaces it. */
+	assert_int_equal(kt_client_config_set(cfg, "tls_client_key", "x", err,
+					      sizeof(err)),
+			 KT_ERR_CONFIG_DUPLICATE);
+	assert_int_equal(kt_client_config_override(cfg, "tls_client_key", "/k",
+						   err, sizeof(err)),
+			 KT_OK);
+	assert_string_equal(kt_client_config_get(cfg, "tls_client_key"), "/k");
+	/* The setter: both paths or nothing changes. */
+	assert_int_equal(kt_client_config_set_tls_client_cert(cfg, "/c2", ""),
+			 KT_ERR_INVALID_ARG);
+	assert_int_equal(kt_client_config_set_tls_client_cert(cfg, NULL, "/k2"),
+			 KT_ERR_INVALID_ARG);
+	assert_string_equal(kt_client_config_get(cfg, "tls_client_key"), "/k");
+	assert_int_equal(kt_client_config_set_tls_client_cert(cfg, "/c2", "/k2"),
+			 KT_OK);
+	assert_string_equal(kt_client_config_get(cfg, "tls_client_cert"), "/c2");
+	assert_string_equal(kt_client_config_get(cfg, "tls_client_key"), "/k2");
+	/* Open reads tls_roots first: missing here. */
+	assert_int_equal(kt_client_open(cfg, &c, err, sizeof(err)), KT_ERR_IO);
+	assert_null(c);
+	kt_client_config_free(cfg);
+	/* A certificate without a key, or without tls_roots: refused. */
+	snprintf(text, sizeof(text),
+		 "endpoint = h:1\nlog_key = %s\nvrf_key = %s\n"
+		 "tls_roots = ca.pem\ntls_client_cert = op.crt\n",
+		 f->log_key, f->vrf);
+	assert_int_equal(load_text(f, text, &cfg, err, sizeof(err)), KT_OK);
+	assert_int_equal(kt_client_open(cfg, &c, err, sizeof(err)),
+			 KT_ERR_CLIENT_CONFIG);
+	assert_non_null(strstr(err, "tls_client_key"));
+	kt_client_config_free(cfg);
+	snprintf(text, sizeof(text),
+		 "endpoint = h:1\nlog_key = %s\nvrf_key = %s\n"
+		 "tls_client_cert = op.crt\ntls_client_key = op.key\n",
+		 f->log_key, f->vrf);
+	assert_int_equal(load_text(f, text, &cfg, err, sizeof(err)), KT_OK);
+	assert_int_equal(kt_client_open(cfg, &c, err, sizeof(err)),
+			 KT_ERR_CLIENT_CONFIG);
+	assert_non_null(strstr(err, "tls_roots"));
+	assert_null(c);
+	kt_client_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_override, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_client_cert, setup, teardown),
 	};
 
 	if (sodium_init() < 0)
