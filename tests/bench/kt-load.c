@@ -58,6 +58,25 @@
  * owns the accounts n with n % channels == t, so per-account state needs
  * no lock.  Every --verify-every'th answer also has its checkpoint
  * signature verified with the log key (0: never).
+ *
+ * PROOFS.  --verify-proofs N verifies every Nth Lookup answer (lookups and
+ * probes) completely with the client library's verifier (kt_verify.h),
+ * with the trust configuration of client.conf (log key, VRF key,
+ * witnesses; max_age 30 days unless client.conf sets it): kt_verify_head
+ * (log signature and origin, size, witness policy, no rollback or fork,
+ * the consistency proof from last_verified_size, the last entry and its
+ * inclusion, its time) then kt_verify_lookup (VRF proof, map proof of the
+ * leaf or of its absence, commitment opening, value and provenance).  The
+ * consistency proof needs the root at last_verified_size: each thread
+ * remembers the trust states of the answers it verified (at most
+ * PROOF_MEM_CAP, thinned evenly when full), and a lookup to be fully
+ * verified names as last_verified_size the remembered size nearest below
+ * the random one lookup_lvs chose (nearest above if none is below; 0 with
+ * nothing remembered yet: the answer is then verified on its own, trust
+ * on first use, with no consistency proof).  Not checked: that the value
+ * is the one kt-load last wrote (updates may be in flight), update acks
+ * beyond their checkpoint signature.  A failure counts as `bad` and each
+ * distinct (kt_err, check) is printed once, with a count at the end.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -75,11 +94,14 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "keytrail/v1/directory.pb-c.h"
+#include "client_int.h"
 #include "kt_checkpoint.h"
 #include "kt_grpc_client.h"
 #include "kt_note.h"
 #include "kt_types.h"
+#include "kt_verify.h"
 #include "kt_vrf.h"
+#include "proto_int.h"
 
 #define M_UPDATE "/keytrail.v1.Directory/Update"
 #define M_LOOKUP "/keytrail.v1.Directory/Lookup"
@@ -94,6 +116,9 @@
 #define CONF_LINE_MAX 2048
 #define PROGRESS_NS (5ull * 1000000000ull)
 #define STATE_MAGIC "kt-load-state-v1"
+#define PROOF_MEM_CAP 1024u          /* remembered trust states per thread */
+#define PROOF_MAX_AGE_MS (30ull * 24ull * 3600ull * 1000ull)
+#define MAX_FAIL_KINDS 32
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -271,6 +296,8 @@ typedef struct stats {
 	uint64_t stale;              /* update: expected_version was stale */
 	uint64_t exists;             /* enrol: account already there */
 	uint64_t verified;           /* checkpoint signatures verified */
+	uint64_t proofs;             /* lookup answers fully verified */
+	uint64_t consistency;        /* ... with a consistency proof checked */
 } stats;
 
 static void stats_merge(stats *to, const stats *from)
@@ -288,6 +315,8 @@ static void stats_merge(stats *to, const stats *from)
 	to->stale += from->stale;
 	to->exists += from->exists;
 	to->verified += from->verified;
+	to->proofs += from->proofs;
+	to->consistency += from->consistency;
 }
 
 /* ---- options and shared state -------------------------------------------- */
@@ -315,6 +344,7 @@ typedef struct options {
 	double baseline_s, warmup_s, duration_s;
 	unsigned updates_pct;
 	unsigned verify_every;
+	unsigned verify_proofs;      /* fully verify every Nth lookup; 0: never */
 	uint64_t lvs_window;         /* 0: last_verified_size anywhere */
 	uint64_t presign;            /* updates signed before the clock starts */
 	long ktd_pid;
@@ -338,10 +368,23 @@ typedef struct account_state {
 
 struct worker;
 
+/* One kind of full-verification failure (--verify-proofs). */
+typedef struct fail_kind {
+	int code;
+	const char *check;           /* static, from kt_evidence; or NULL */
+	uint64_t n;
+} fail_kind;
+
 typedef struct load {
 	options o;
 	client_conf cc;
 	kt_note_verifier log_vk;
+	kt_client_config *ccfg;      /* --verify-proofs: client.conf, parsed */
+	const kt_trust_config *trust; /* &ccfg->trust, read only by threads */
+	pthread_mutex_t fail_mu;
+	fail_kind fails[MAX_FAIL_KINDS];
+	size_t n_fails;
+	uint64_t fails_other;        /* beyond MAX_FAIL_KINDS kinds */
 	kt_note_signer registrar;    /* populate only */
 	uint8_t seedkey[32];         /* BLAKE2b(seed) */
 	account_state *acct;         /* o.accounts entries, index n - o.first */
@@ -363,6 +406,8 @@ typedef struct call {
 	int retry;                   /* update: resent after a stale version */
 	const uint8_t *pre;          /* update: presigned request, or NULL */
 	size_t pre_len;
+	int full;                    /* lookup / probe: fully verify the answer */
+	kt_trust_state st;           /* full: the trust state at lvs (owned) */
 } call;
 
 typedef struct worker {
@@ -377,6 +422,9 @@ typedef struct worker {
 	uint64_t rng;
 	uint64_t newest_size;        /* largest tree size seen in an answer */
 	uint64_t n_answers;          /* for --verify-every */
+	uint64_t n_full;             /* for --verify-proofs */
+	kt_trust_state *mem;         /* verified trust states by size, ascending */
+	size_t n_mem;
 	uint64_t next_enrol;         /* populate: next account of this thread */
 	uint64_t progress;           /* populate: accounts done (atomic) */
 	uint64_t end_ns;
@@ -806,14 +854,204 @@ static int want_verify(worker *w)
 	return every != 0 && (w->n_answers++ % every) == 0;
 }
 
+/* --verify-proofs: is the next lookup one to verify fully? */
+static int want_full(worker *w)
+{
+	unsigned every = w->L->o.verify_proofs;
+
+	return every != 0 && (w->n_full++ % every) == 0;
+}
+
+/* Index of the first remembered state whose size is >= size (n_mem if
+ * none). */
+static size_t mem_lower(const worker *w, uint64_t size)
+{
+	size_t lo = 0, hi = w->n_mem;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->mem[mid].verified.size < size)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The remembered state nearest below target (or at it), else the nearest
+ * above; NULL when nothing is remembered. */
+static const kt_trust_state *mem_pick(const worker *w, uint64_t target)
+{
+	size_t i = mem_lower(w, target);
+
+	if (w->n_mem == 0)
+		return NULL;
+	if (i < w->n_mem && w->mem[i].verified.size == target)
+		return &w->mem[i];
+	return i > 0 ? &w->mem[i - 1] : &w->mem[0];
+}
+
+/* Keeps every other remembered state (and always the newest). */
+static void mem_thin(worker *w)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < w->n_mem; i++) {
+		if (i % 2 == 1 || i + 1 == w->n_mem)
+			w->mem[k++] = w->mem[i];
+		else
+			kt_trust_state_free(&w->mem[i]);
+	}
+	w->n_mem = k;
+}
+
+/* Remembers *st (a state kt_verify_head made), taking what it owns; *st is
+ * empty afterwards.  A size already remembered is not added again. */
+static void mem_add(worker *w, kt_trust_state *st)
+{
+	size_t i;
+
+	if (w->mem == NULL) {
+		w->mem = calloc(PROOF_MEM_CAP, sizeof(*w->mem));
+		if (w->mem == NULL)
+			die("out of memory");
+	}
+	i = mem_lower(w, st->verified.size);
+	if (i < w->n_mem && w->mem[i].verified.size == st->verified.size) {
+		kt_trust_state_free(st);
+		return;
+	}
+	if (w->n_mem == PROOF_MEM_CAP) {
+		mem_thin(w);
+		i = mem_lower(w, st->verified.size);
+	}
+	memmove(&w->mem[i + 1], &w->mem[i], (w->n_mem - i) * sizeof(*w->mem));
+	w->mem[i] = *st;
+	w->n_mem++;
+	kt_trust_state_init(st);
+}
+
+static void mem_free(worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_mem; i++)
+		kt_trust_state_free(&w->mem[i]);
+	free(w->mem);
+	w->mem = NULL;
+	w->n_mem = 0;
+}
+
+/* Counts a full-verification failure; prints the first of each kind
+ * (code, check) to stderr. */
+static void fail_note(load *L, const call *c, uint64_t size, int code,
+		      const kt_evidence *ev)
+{
+	const char *check = ev->code != KT_OK ? ev->check : NULL;
+	char name[64];
+	size_t i;
+
+	pthread_mutex_lock(&L->fail_mu);
+	for (i = 0; i < L->n_fails; i++)
+		if (L->fails[i].code == code &&
+		    (L->fails[i].check == check ||
+		     (check != NULL && L->fails[i].check != NULL &&
+		      strcmp(L->fails[i].check, check) == 0)))
+			break;
+	if (i < L->n_fails) {
+		L->fails[i].n++;
+	} else if (L->n_fails == MAX_FAIL_KINDS) {
+		L->fails_other++;
+	} else {
+		L->fails[L->n_fails].code = code;
+		L->fails[L->n_fails].check = check;
+		L->fails[L->n_fails].n = 1;
+		L->n_fails++;
+		account_name(c->acct, name, sizeof(name));
+		fprintf(stderr,
+			"kt-load: %s of %s: answer at size %" PRIu64
+			" (last_verified_size %" PRIu64 ") failed verification: %s"
+			" (check %s): %s\n",
+			ctype_name[c->type], name, size, c->lvs, kt_errname(code),
+			check != NULL ? check : "-", kt_strerror(code));
+	}
+	pthread_mutex_unlock(&L->fail_mu);
+}
+
+/* Prints the count of each kind of full-verification failure. */
+static void fail_report(load *L)
+{
+	size_t i;
+
+	for (i = 0; i < L->n_fails; i++)
+		printf("proof verification failed: %s (check %s) x %" PRIu64 "\n",
+		       kt_errname(L->fails[i].code),
+		       L->fails[i].check != NULL ? L->fails[i].check : "-", L->fails[i].n);
+	if (L->fails_other != 0)
+		printf("proof verification failed: %" PRIu64 " more of other kinds\n",
+		       L->fails_other);
+}
+
+/* Verifies a Lookup answer completely (kt_verify_head from c->st, then
+ * kt_verify_lookup for c's account); on KT_OK remembers the new trust
+ * state and sets *consistency when a consistency proof from a non-empty
+ * state was checked.  Returns KT_OK or the verifier's code (*ev: what
+ * failed). */
+static int full_verify(worker *w, const call *c, const Keytrail__V1__LookupResponse *resp,
+		       int *consistency, kt_evidence *ev)
+{
+	const kt_trust_config *trust = w->L->trust;
+	kt_proto_head ph;
+	kt_verified_head head;
+	kt_trust_state ns;
+	kt_lookup_response lr;
+	kt_lookup_result res;
+	char name[64];
+	int r;
+
+	*consistency = 0;
+	memset(&ph, 0, sizeof(ph));
+	memset(&head, 0, sizeof(head));
+	kt_trust_state_init(&ns);
+	kt_lookup_result_init(&res);
+	account_name(c->acct, name, sizeof(name));
+	r = kt_proto_head_map(resp->head, &ph);
+	if (r != KT_OK)
+		goto out;
+	r = kt_verify_head(trust, &c->st, wall_ms(), &ph.rh, &head, &ns, ev);
+	if (r != KT_OK)
+		goto out;
+	lr.vrf_proof = kt_proto_bytes(&resp->vrf_proof);
+	lr.map_proof = kt_proto_bytes(&resp->map_proof);
+	lr.leaf = kt_proto_bytes(&resp->leaf);
+	lr.value = kt_proto_bytes(&resp->value);
+	lr.provenance = kt_proto_bytes(&resp->provenance);
+	lr.opening = kt_proto_bytes(&resp->opening);
+	r = kt_verify_lookup(trust, &head, (const uint8_t *)name, strlen(name), &lr, &res,
+			     ev);
+	if (r != KT_OK)
+		goto out;
+	*consistency = c->st.verified.size != 0;
+	mem_add(w, &ns);
+out:
+	kt_lookup_result_free(&res);
+	kt_verified_head_free(&head);
+	kt_trust_state_free(&ns);
+	kt_proto_head_free(&ph);
+	return r;
+}
+
 /* Checks a Lookup answer; returns 0 if good, with the leaf's version (0 if
- * the account does not exist). */
+ * the account does not exist).  A fully verified answer (c->full) has its
+ * signature checked by full_verify, not here. */
 static int check_lookup(worker *w, call *c, const kt_gc_result *res, uint64_t *version)
 {
 	Keytrail__V1__LookupResponse *r;
 	kt_map_leaf leaf;
+	kt_evidence ev;
 	uint64_t size = 0;
-	int verify = want_verify(w), bad = 0;
+	int sig = want_verify(w), verify = sig && !c->full, bad = 0, cons = 0, e;
 
 	*version = 0;
 	r = keytrail__v1__lookup_response__unpack(NULL, res->body_len, res->body);
@@ -830,8 +1068,20 @@ static int check_lookup(worker *w, call *c, const kt_gc_result *res, uint64_t *v
 	else if (r->leaf.len != 0 &&
 		 kt_map_leaf_decode(&leaf, r->leaf.data, r->leaf.len) != KT_OK)
 		bad = 1;
+	if (!bad && c->full) {
+		kt_evidence_init(&ev);
+		e = full_verify(w, c, r, &cons, &ev);
+		if (e != KT_OK) {
+			fail_note(w->L, c, size, e, &ev);
+			bad = 1;
+		} else {
+			w->st[c->type].proofs++;
+			w->st[c->type].consistency += (uint64_t)cons;
+		}
+		kt_evidence_free(&ev);
+	}
 	if (!bad) {
-		if (verify)
+		if (sig || c->full)
 			w->st[c->type].verified++;
 		if (size > w->newest_size)
 			w->newest_size = size;
@@ -883,6 +1133,8 @@ static call *call_get(worker *w)
 
 static void call_put(worker *w, call *c)
 {
+	kt_trust_state_free(&c->st);
+	c->full = 0;
 	c->next_free = w->free_list;
 	w->free_list = c;
 }
@@ -906,9 +1158,12 @@ static int call_start(worker *w, call *c)
 {
 	uint8_t req[REQ_MAX];
 	const char *method;
+	const kt_trust_state *st;
 	size_t len = 0;
 	int r;
 
+	kt_trust_state_free(&c->st);
+	c->full = 0;
 	switch (c->type) {
 	case C_HEALTH:
 		method = M_HEALTH;
@@ -916,11 +1171,20 @@ static int call_start(worker *w, call *c)
 	case C_LOOKUP:
 		method = M_LOOKUP;
 		c->lvs = lookup_lvs(w);
+		c->full = want_full(w);
+		if (c->full) {
+			/* The consistency proof needs the root at lvs. */
+			st = mem_pick(w, c->lvs);
+			c->lvs = st != NULL ? st->verified.size : 0;
+			if (st != NULL && kt_trust_state_copy(&c->st, st) != KT_OK)
+				die("out of memory");
+		}
 		len = req_lookup(c->acct, c->lvs, req);
 		break;
 	case C_PROBE:
 		method = M_LOOKUP;
 		c->lvs = 0;
+		c->full = want_full(w);
 		len = req_lookup(c->acct, 0, req);
 		break;
 	case C_UPDATE:
@@ -1522,6 +1786,10 @@ static void report(load *L, const phase *ph, double wall_s, double cpu_self,
 		if (s->verified != 0)
 			printf("    %s: %" PRIu64 " checkpoint signatures verified\n",
 			       ctype_name[i], s->verified);
+		if (s->proofs != 0)
+			printf("    %s: %" PRIu64 " answers fully verified (%" PRIu64
+			       " with a consistency proof from a remembered checkpoint)\n",
+			       ctype_name[i], s->proofs, s->consistency);
 	}
 	if (ph->rate > 0)
 		printf("  open loop: %" PRIu64 " calls sent > 1 ms after due, %" PRIu64
@@ -1636,6 +1904,7 @@ static uint64_t print_result(const load *L)
 {
 	const stats *t = L->total;
 	uint64_t st_err, bad, local, failed, verified = 0, stale = 0, exists = 0;
+	uint64_t proofs = 0, consistency = 0;
 	size_t i;
 
 	failed = failed_calls(t, &st_err, &bad, &local);
@@ -1645,11 +1914,14 @@ static uint64_t print_result(const load *L)
 		verified += t[i].verified;
 		stale += t[i].stale;
 		exists += t[i].exists;
+		proofs += t[i].proofs;
+		consistency += t[i].consistency;
 	}
-	printf(" verified=%" PRIu64 " stale=%" PRIu64 " exists=%" PRIu64
+	printf(" verified=%" PRIu64 " proofs=%" PRIu64 " consistency=%" PRIu64
+	       " stale=%" PRIu64 " exists=%" PRIu64
 	       " status_errors=%" PRIu64 " bad=%" PRIu64 " local=%" PRIu64
 	       " failed=%" PRIu64 "\n",
-	       verified, stale, exists, st_err, bad, local, failed);
+	       verified, proofs, consistency, stale, exists, st_err, bad, local, failed);
 	fflush(stdout);
 	return failed;
 }
@@ -1687,6 +1959,10 @@ static void usage(FILE *f)
 		"                     signed as they are sent)\n"
 		"  --verify-every N   verify the checkpoint signature of every Nth answer\n"
 		"                     (default 100; 0: never)\n"
+		"  --verify-proofs N  fully verify every Nth Lookup answer with the\n"
+		"                     client library's verifier: checkpoint, consistency\n"
+		"                     from a remembered checkpoint, last entry, VRF, map\n"
+		"                     proof, opening (default 0: never; see PROOFS)\n"
 		"  --ktd-pid PID      also report the server's CPU use\n"
 		"both:\n"
 		"  --strict           exit 3 if any call failed: a non-OK status (not\n"
@@ -1765,6 +2041,8 @@ static void parse_options(int argc, char **argv, options *o)
 			o->baseline_s = num_arg(a, v, 0, 3600);
 		else if (strcmp(a, "--verify-every") == 0)
 			o->verify_every = (unsigned)num_arg(a, v, 0, 1e9);
+		else if (strcmp(a, "--verify-proofs") == 0)
+			o->verify_proofs = (unsigned)num_arg(a, v, 0, 1e9);
 		else if (strcmp(a, "--lvs-window") == 0)
 			o->lvs_window = (uint64_t)num_arg(a, v, 0, 1e15);
 		else if (strcmp(a, "--presign") == 0)
@@ -1814,7 +2092,7 @@ static void workers_start(load *L)
 
 static void workers_stop(load *L)
 {
-	unsigned t;
+	unsigned t, i;
 
 	L->ph.kind = P_STOP;
 	pthread_barrier_wait(&L->start);
@@ -1824,12 +2102,39 @@ static void workers_stop(load *L)
 		pthread_join(w->th, NULL);
 		kt_gc_async_free(w->as);
 		kt_gc_close(w->gc);
+		for (i = 0; i < w->cap; i++)
+			kt_trust_state_free(&w->calls[i].st);
 		free(w->calls);
 		presign_free(w);
+		mem_free(w);
 	}
 	pthread_barrier_destroy(&L->start);
 	pthread_barrier_destroy(&L->done);
 	free(L->w);
+}
+
+/* --verify-proofs: the trust configuration from client.conf, through the
+ * client library's own parser (log key, VRF key, witness policy).  The
+ * answers' freshness is not what a load run checks: max_age is 30 days
+ * unless client.conf sets it. */
+static void trust_load(load *L)
+{
+	char err[512] = "";
+	int r;
+
+	r = kt_client_config_new(&L->ccfg);
+	if (r == KT_OK)
+		r = kt_client_config_load_file(L->ccfg, L->o.conf, err, sizeof(err));
+	if (r == KT_OK)
+		r = kt_client_config_finish(L->ccfg, err, sizeof(err));
+	if (r == KT_OK && !L->ccfg->set_max_age)
+		L->ccfg->trust.max_age_ms = PROOF_MAX_AGE_MS;
+	if (r == KT_OK)
+		r = kt_trust_config_check(&L->ccfg->trust);
+	if (r != KT_OK)
+		die("--verify-proofs: %s: %s (%s)", L->o.conf, err[0] != '\0' ? err : kt_strerror(r),
+		    kt_errname(r));
+	L->trust = &L->ccfg->trust;
 }
 
 int main(int argc, char **argv)
@@ -1848,6 +2153,10 @@ int main(int argc, char **argv)
 	r = kt_note_verifier_parse(&L->log_vk, L->cc.log_key, strlen(L->cc.log_key));
 	if (r != KT_OK)
 		die("log_key: %s", kt_strerror(r));
+	if (pthread_mutex_init(&L->fail_mu, NULL) != 0)
+		die("pthread_mutex_init failed");
+	if (L->o.verify_proofs != 0)
+		trust_load(L);
 	crypto_generichash(L->seedkey, sizeof(L->seedkey), (const uint8_t *)L->o.seed,
 			   strlen(L->o.seed), NULL, 0);
 	L->acct = calloc(L->o.accounts, sizeof(*L->acct));
@@ -1886,11 +2195,14 @@ int main(int argc, char **argv)
 	}
 	workers_stop(L);
 	state_save(L);
+	fail_report(L);
 	failed = print_result(L);
 	strict = L->o.strict;
 	for (i = 0; i < L->o.accounts; i++)
 		sodium_memzero(L->acct[i].sk, sizeof(L->acct[i].sk));
 	free(L->acct);
+	kt_client_config_free(L->ccfg);
+	pthread_mutex_destroy(&L->fail_mu);
 	free(L);
 	if (strict && failed != 0) {
 		fprintf(stderr, "kt-load: %" PRIu64 " calls failed (--strict)\n", failed);

@@ -1,7 +1,9 @@
 /*
  * load_smoke.c — keeps the load generator (tests/bench/kt-load.c) from
  * rotting: a few seconds of it against a real ktd, with every answer's
- * checkpoint signature verified.  No timing is asserted.
+ * checkpoint signature verified and every Lookup answer verified
+ * completely (--verify-proofs 1: the client library's kt_verify_head and
+ * kt_verify_lookup).  No timing is asserted.
  *
  *   load_smoke KTD KT-LOAD good     ctest bench_load_smoke
  *   load_smoke KTD KT-LOAD badkey   ctest bench_load_smoke_badkey
@@ -13,12 +15,19 @@
  * good:   `kt-load run --strict` twice (closed loop with a baseline, then
  *         open loop with presigned updates, each reading the --state the
  *         one before wrote): exit 0, OK lookups and updates, no failed call,
- *         no stale version, every OK answer's signature verified, and the
- *         log grew by exactly the OK updates.
+ *         no stale version, every OK answer's signature verified, every
+ *         OK lookup and probe fully verified (most with a consistency
+ *         proof from a checkpoint kt-load verified earlier), and the log
+ *         grew by exactly the OK updates.
  * badkey: the twin that must fail: the same run with a client.conf whose
  *         log_key is another key of the same name.  kt-load must exit 3
  *         with failed checks only (no error status): the server applied
- *         the updates, only the client's signature check refused them.
+ *         the updates, only the client's signature check refused them,
+ *         and the full verifier refused every lookup with
+ *         KT_ERR_CLIENT_CHECKPOINT_SIG.  Then a lookup-only run with a
+ *         client.conf whose vrf_public_key is another valid VRF key: only
+ *         the full verifier (--verify-proofs) can tell; exit 3, every
+ *         lookup refused with KT_ERR_CLIENT_VRF.
  *
  * Every kt-load is killed if it runs longer than LOAD_TIMEOUT_MS (and by
  * the kernel if this program dies: PR_SET_PDEATHSIG); its output is copied
@@ -201,7 +210,7 @@ static void run_ok(itest_ktd *k, const char *const *args, const char *name,
 		   int baseline)
 {
 	char path[400], *out = NULL;
-	uint64_t s0 = tree_size(k), lookups, updates, probes;
+	uint64_t s0 = tree_size(k), lookups, updates, probes, proofs;
 
 	snprintf(path, sizeof(path), "%s/%s.out", k->base, name);
 	CHECK(run_load(args, path, &out) == 0);
@@ -215,6 +224,13 @@ static void run_ok(itest_ktd *k, const char *const *args, const char *name,
 	CHECK(result_get(out, "stale") == 0);
 	/* --verify-every 1: every OK answer's checkpoint signature. */
 	CHECK(result_get(out, "verified") == lookups + updates + probes);
+	/* --verify-proofs 1: every OK Lookup answer fully verified, and the
+	 * consistency proofs checked against remembered roots (all but the
+	 * first few answers of each thread, which have nothing to start from). */
+	proofs = result_get(out, "proofs");
+	CHECK(proofs == lookups + probes);
+	CHECK(result_get(out, "consistency") > proofs / 2);
+	CHECK(strstr(out, "failed verification") == NULL);
 	/* Each OK update is one log entry, and nothing else was written. */
 	CHECK(tree_size(k) == s0 + updates);
 	free(out);
@@ -226,18 +242,45 @@ static void mode_good(itest_ktd *k, const char *conf, const char *state)
 	const char *mix[] = {"run", "--conf", conf, "--accounts", ACCOUNTS, "--state", state,
 			     "--channels", "2", "--inflight", "16", "--rate", "max",
 			     "--updates", "30", "--duration", "2", "--warmup", "0",
-			     "--baseline", "1", "--verify-every", "1", "--ktd-pid", pid,
-			     "--strict", NULL};
+			     "--baseline", "1", "--verify-every", "1", "--verify-proofs", "1",
+			     "--ktd-pid", pid, "--strict", NULL};
 	const char *open_loop[] = {"run", "--conf", conf, "--accounts", ACCOUNTS,
 				   "--state", state, "--channels", "2", "--inflight", "16",
 				   "--rate", "100", "--updates", "50", "--presign", "40",
 				   "--duration", "1", "--warmup", "0.5", "--baseline", "0",
-				   "--lvs-window", "50", "--verify-every", "1", "--strict",
-				   NULL};
+				   "--lvs-window", "50", "--verify-every", "1",
+				   "--verify-proofs", "1", "--strict", NULL};
 
 	snprintf(pid, sizeof(pid), "%ld", (long)k->pid);
 	run_ok(k, mix, "run-mix", 1);
 	run_ok(k, open_loop, "run-open-loop", 0);
+}
+
+/* Writes a copy of conf into out with the value of the line "name = ..."
+ * replaced by value (which must differ from the old one). */
+static void write_conf_with(const char *conf, const char *out, const char *name,
+			    const char *value)
+{
+	char *text = slurp(conf), *line, *save = NULL;
+	size_t nl = strlen(name);
+	int replaced = 0;
+	FILE *f;
+
+	f = fopen(out, "w");
+	CHECK(f != NULL);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, name, nl) == 0 && strncmp(line + nl, " = ", 3) == 0) {
+			CHECK(strcmp(line + nl + 3, value) != 0);
+			fprintf(f, "%s = %s\n", name, value);
+			replaced = 1;
+		} else {
+			fprintf(f, "%s\n", line);
+		}
+	}
+	CHECK(fclose(f) == 0);
+	CHECK(replaced);
+	free(text);
 }
 
 /* Writes a copy of conf with log_key replaced by a fresh key of the same
@@ -246,10 +289,8 @@ static void write_bad_conf(itest_ktd *k, const char *conf, const char *bad)
 {
 	uint8_t seed[KT_NOTE_SEED_BYTES];
 	kt_note_signer other;
-	char *text = slurp(conf), *line, *save = NULL, *vk = NULL;
+	char *vk = NULL;
 	size_t vk_len = 0;
-	int replaced = 0;
-	FILE *f;
 
 	randombytes_buf(seed, sizeof(seed));
 	CHECK_OK(kt_note_signer_from_seed(&other, k->origin, strlen(k->origin),
@@ -258,22 +299,49 @@ static void write_bad_conf(itest_ktd *k, const char *conf, const char *bad)
 	CHECK_OK(kt_note_verifier_format(&other.pub, &vk, &vk_len));
 	kt_note_signer_wipe(&other);
 	CHECK(strcmp(vk, k->log_vk_str) != 0);
-	f = fopen(bad, "w");
-	CHECK(f != NULL);
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "log_key = ", 10) == 0) {
-			CHECK(strcmp(line + 10, k->log_vk_str) == 0);
-			fprintf(f, "log_key = %s\n", vk);
-			replaced = 1;
-		} else {
-			fprintf(f, "%s\n", line);
-		}
-	}
-	CHECK(fclose(f) == 0);
-	CHECK(replaced);
+	write_conf_with(conf, bad, "log_key", vk);
 	free(vk);
-	free(text);
+}
+
+/* Writes a copy of conf with vrf_public_key replaced by a fresh valid VRF
+ * key: every checkpoint verifies, only the VRF proofs do not. */
+static void write_bad_vrf_conf(const char *conf, const char *bad)
+{
+	uint8_t seed[KT_VRF_SEED_BYTES], pk[KT_VRF_PUBLICKEY_BYTES];
+	uint8_t sk[KT_VRF_SECRETKEY_BYTES];
+	char hex[2 * KT_VRF_PUBLICKEY_BYTES + 1];
+
+	randombytes_buf(seed, sizeof(seed));
+	CHECK_OK(kt_vrf_keypair_from_seed(pk, sk, seed));
+	sodium_memzero(seed, sizeof(seed));
+	sodium_memzero(sk, sizeof(sk));
+	sodium_bin2hex(hex, sizeof(hex), pk, sizeof(pk));
+	write_conf_with(conf, bad, "vrf_public_key", hex);
+}
+
+/* The wrong VRF key: only --verify-proofs can tell (the lookups are
+ * otherwise well formed and correctly signed), so kt-load must exit 3 with
+ * every lookup refused as KT_ERR_CLIENT_VRF. */
+static void badkey_vrf(itest_ktd *k, const char *conf, const char *state)
+{
+	char bad[400], path[400], *out = NULL;
+	const char *args[] = {"run", "--conf", bad, "--accounts", ACCOUNTS, "--state", state,
+			      "--channels", "2", "--inflight", "16", "--rate", "max",
+			      "--updates", "0", "--duration", "1", "--warmup", "0",
+			      "--baseline", "0", "--verify-every", "1", "--verify-proofs", "1",
+			      "--strict", NULL};
+
+	snprintf(bad, sizeof(bad), "%s/bad-vrf-client.conf", k->base);
+	snprintf(path, sizeof(path), "%s/run-badvrf.out", k->base);
+	write_bad_vrf_conf(conf, bad);
+	CHECK(run_load(args, path, &out) == 3);
+	CHECK(result_get(out, "lookup.ok") == 0);
+	CHECK(result_get(out, "proofs") == 0);
+	CHECK(result_get(out, "bad") > 0);
+	CHECK(result_get(out, "status_errors") == 0);
+	CHECK(result_get(out, "failed") == result_get(out, "bad"));
+	CHECK(strstr(out, "failed verification: KT_ERR_CLIENT_VRF") != NULL);
+	free(out);
 }
 
 static void mode_badkey(itest_ktd *k, const char *conf, const char *state)
@@ -282,7 +350,8 @@ static void mode_badkey(itest_ktd *k, const char *conf, const char *state)
 	const char *args[] = {"run", "--conf", bad, "--accounts", ACCOUNTS, "--state", state,
 			      "--channels", "2", "--inflight", "16", "--rate", "max",
 			      "--updates", "30", "--duration", "2", "--warmup", "0",
-			      "--baseline", "0", "--verify-every", "1", "--strict", NULL};
+			      "--baseline", "0", "--verify-every", "1", "--verify-proofs", "1",
+			      "--strict", NULL};
 	uint64_t s0;
 
 	snprintf(bad, sizeof(bad), "%s/bad-client.conf", k->base);
@@ -298,9 +367,14 @@ static void mode_badkey(itest_ktd *k, const char *conf, const char *state)
 	CHECK(result_get(out, "local") == 0);
 	CHECK(result_get(out, "failed") == result_get(out, "bad"));
 	CHECK(strstr(out, "OK answers failed a check") != NULL);
+	/* Lookups reached the full verifier (their signature is checked
+	 * there), which named the failure. */
+	CHECK(result_get(out, "proofs") == 0);
+	CHECK(strstr(out, "failed verification: KT_ERR_CLIENT_CHECKPOINT_SIG") != NULL);
 	/* The server did apply updates: only the client's check refused them. */
 	CHECK(tree_size(k) > s0);
 	free(out);
+	badkey_vrf(k, conf, state);
 }
 
 int main(int argc, char **argv)
