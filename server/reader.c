@@ -133,20 +133,23 @@ static void head_cache_put(kt_reader_cache *c, uint64_t size, uint64_t gen,
 
 /* ---- open / close ------------------------------------------------------ */
 
+/* Only what v holds: the node's published head can be newer than a view
+ * opened just before a batch was committed and published, and a read at
+ * that size through the view would find no checkpoint (NOT_FOUND) or old
+ * records.  A batch is committed before it is published, so a view opened
+ * after a client saw a checkpoint holds it. */
 int kt_reader_newest(kt_node *n, kt_storage_view *v, uint64_t *size)
 {
-	kt_apply_head head;
 	uint64_t stored = 0;
 	int rc;
 
-	kt_node_head(n, &head);
 	rc = kt_storage_meta_get_u64(kt_node_storage(n), v, KT_META_LAST_CHECKPOINT,
 				     &stored);
 	if (rc == KT_ERR_NOT_FOUND) {
 		stored = 0;
 		rc = KT_OK;
 	}
-	*size = rc != KT_OK ? 0 : stored > head.tree_size ? stored : head.tree_size;
+	*size = rc != KT_OK ? 0 : stored;
 	return rc;
 }
 

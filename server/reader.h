@@ -61,11 +61,11 @@ typedef struct kt_reader {
 	uint64_t checkpoint_gen;     /* storage's, read before the view opened */
 } kt_reader;
 
-/* The newest checkpoint size: the larger of the node's published head and
- * the newest checkpoint committed in storage as seen by v (a view, or NULL
- * for the latest state).  The two differ for an instant after a batch is
- * committed: a client that holds an UpdateResponse must already be able
- * to read at its checkpoint.  0 if there is none yet. */
+/* The newest checkpoint size committed in storage as seen by v (a view, or
+ * NULL for the latest state): never a size v does not hold.  It can be
+ * ahead of the node's published head for an instant after a commit, so a
+ * client that holds an UpdateResponse can read at its checkpoint at once.
+ * 0 if there is none yet. */
 KT_MUST_CHECK int kt_reader_newest(kt_node *n, kt_storage_view *v, uint64_t *size);
 
 /* Opens a read at tree_size (0 = the newest checkpoint, kt_reader_newest).  Returns KT_OK,
