@@ -636,54 +636,46 @@ static void state_save(load *L)
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* A typed key or signature (type byte || bytes) through the fixed encoder,
- * into out (cap bytes); returns its length or 0 on failure. */
-static size_t enc_sign_key(const kt_sign_key *k, uint8_t *out, size_t cap)
+/* What an encoder wrote into w (r: its result), copied to out; returns
+ * the length, or 0 on failure.  Frees w. */
+static size_t wbuf_out(kt_wbuf *w, int r, uint8_t *out)
 {
-	kt_wbuf w;
 	uint8_t *p = NULL;
 	size_t n = 0;
 
-	kt_wbuf_init(&w, cap);
-	if (kt_sign_key_encode(&w, k) != KT_OK || kt_wbuf_take(&w, &p, &n) != KT_OK)
+	if (r != KT_OK || kt_wbuf_take(w, &p, &n) != KT_OK)
 		n = 0;
 	else
 		memcpy(out, p, n);
-	kt_wbuf_free(&w);
+	kt_wbuf_free(w);
 	free(p);
 	return n;
+}
+
+/* A typed key, a signature, an update op through the fixed encoders, into
+ * out (cap bytes); each returns the length or 0 on failure. */
+static size_t enc_sign_key(const kt_sign_key *k, uint8_t *out, size_t cap)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, cap);
+	return wbuf_out(&w, kt_sign_key_encode(&w, k), out);
 }
 
 static size_t enc_signature(const kt_signature *s, uint8_t *out, size_t cap)
 {
 	kt_wbuf w;
-	uint8_t *p = NULL;
-	size_t n = 0;
 
 	kt_wbuf_init(&w, cap);
-	if (kt_signature_encode(&w, s) != KT_OK || kt_wbuf_take(&w, &p, &n) != KT_OK)
-		n = 0;
-	else
-		memcpy(out, p, n);
-	kt_wbuf_free(&w);
-	free(p);
-	return n;
+	return wbuf_out(&w, kt_signature_encode(&w, s), out);
 }
 
 static size_t enc_op(const kt_update_op *op, uint8_t *out, size_t cap)
 {
 	kt_wbuf w;
-	uint8_t *p = NULL;
-	size_t n = 0;
 
 	kt_wbuf_init(&w, cap);
-	if (kt_update_op_encode(&w, op) != KT_OK || kt_wbuf_take(&w, &p, &n) != KT_OK)
-		n = 0;
-	else
-		memcpy(out, p, n);
-	kt_wbuf_free(&w);
-	free(p);
-	return n;
+	return wbuf_out(&w, kt_update_op_encode(&w, op), out);
 }
 
 /* Signs the message that w's builder wrote, with sk. */
