@@ -368,7 +368,10 @@ static int warm_map(struct warm *w, kt_storage_warm_stats *out)
 		out->map_records++;
 		if (kl != MKEY_BYTES || !map_cacheable(st, k))
 			break; /* deeper than the cache keeps, and all after */
-		if (have_last && memcmp(k, last, POS_BYTES) == 0) {
+		if ((have_last && memcmp(k, last, POS_BYTES) == 0) ||
+		    vl > KT_MAP_NODE_BYTES) {
+			/* an older version, or a record the cache cannot
+			 * hold (put_if would refuse it at every retry) */
 			rocksdb_iter_next(w->it);
 			continue;
 		}
