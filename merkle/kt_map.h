@@ -227,16 +227,17 @@ KT_MUST_CHECK int kt_map_bulk_load(const kt_map_store *store, uint64_t version,
 
 /* ---- in-memory store -------------------------------------------------- */
 
-/* A pure-memory store: an open-addressing hash table of 32-byte slots, one
- * per position (its key, newest version, kind and node id), over a pool of
- * 64-byte nodes (the two hashes), so a read touches two cache lines; older
- * versions hang off the slot in a list, newest first.  kt_map_update,
- * kt_map_lookup and kt_map_prove recognise this store and reach the positions
- * on the index's path through a prefetching fast path (same results as its
- * get and put).  About 2.44 positions per key for random indices: 10M
- * bulk-loaded keys without history take 3.5 GiB (2 GiB of table presized for
- * 25M positions, 1.5 GiB of nodes).  At most 2^32 - 2 nodes (a position
- * deeper than 56 takes two).  On Linux, big stores ask for transparent huge
+/* A pure-memory store: one 96-byte slot per position (its key, newest
+ * version, kind and node), so a read touches two adjacent cache lines; the
+ * top levels' slots in a table indexed by position (2^d + prefix: as many
+ * levels as expected_positions / 8 fills), the deeper ones in an
+ * open-addressing hash table; older versions hang off the slot in a list,
+ * newest first.  kt_map_update, kt_map_lookup and kt_map_prove recognise this
+ * store and reach the positions on the index's path through a prefetching
+ * fast path (same results as its get and put).  About 2.44 positions per key
+ * for random indices: 10M bulk-loaded keys without history, presized for 25M
+ * positions, take 3.3 GiB.  At most 2^32 - 2 pool nodes (history, and one
+ * per position deeper than 56).  On Linux, big stores ask for transparent huge
  * pages (madvise; a hint).  A read as of an old version walks the position's
  * list newest first (the root has one record per update), so it costs one
  * step per newer record: fine for tests and audits that read recent

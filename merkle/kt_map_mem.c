@@ -1,29 +1,44 @@
 /*
  * kt_map_mem.c — the in-memory versioned node store for the map.
  *
- * Layout, chosen so that reading one position costs two cache lines:
+ * Layout, chosen so that one position's newest record is one 96-byte slot
+ * (two cache lines, found without reading anything else first):
  *
- *   slots   an open-addressing table (linear probing, power-of-two size,
- *           grown at 70 % load) of 32-byte slots, two per cache line.  A slot
- *           is one position's newest record except for the node's two
- *           hashes: the position's key, version, kind, node id, hash, and
- *           the id of its previous version (history).
- *   nodes   a pool of 64-byte, line-aligned nodes (left || right, or
- *           index || digest), in chunks that never move.
+ *   dense   the slots of the top levels (depth < dense_depth, fixed when the
+ *           store is made, from its expected size), not hashed: position
+ *           (d, p) is slot 2^d + p (heap order).  A random tree's top levels
+ *           are full, so nothing is wasted.
+ *   slots   the slots of the deeper positions: an open-addressing table
+ *           (linear probing, power-of-two size, grown at 70 % load).
+ *   A slot holds the position's key, depth, table hash, the newest record's
+ *   version, kind and node (left || right, or index || digest), and the id
+ *   of its previous version (history).  Kind 0 marks an empty slot.
+ *   nodes   a pool of 64-byte, line-aligned nodes in chunks that never move:
+ *           the nodes of older versions, and the "ext" nodes of deep
+ *           positions (below).
  *   history a pool of older versions: (version, kind, node id, previous),
  *           newest first from the slot.  Empty with KT_MAP_MEM_LATEST_ONLY.
  *
+ * A walk down a path thus fetches, in one batch, each dense level's slot
+ * (its address is known from the index) and each deeper level's home slot
+ * (known from the position's hash); only a position that probing placed
+ * further on costs a second access.  Before the dense levels and the inline
+ * nodes, every level cost a slot and then a node anywhere in the store: two
+ * dependent batches, the second as large as the first (measured in
+ * docs/BENCHMARKS.md).
+ *
  * A position's key is exact for depth <= 56: the prefix bits with the depth
  * in the low byte (those prefix bits are zero).  A deeper position's key is
- * prefix word 0; its prefix words 1..3 sit in the node with the next id (an
- * "ext" node), compared on lookups.  Random trees of up to 2^50 keys
- * never get that deep; crafted keys can, and are merely slower.
+ * prefix word 0; its prefix words 1..3 sit in a pool node (its "ext" node),
+ * compared on lookups.  Random trees of up to 2^50 keys never get that deep;
+ * crafted keys can, and are merely slower.  Dense positions are never that
+ * deep.
  *
  * Besides the kt_map_store interface (mem_get, mem_put) the store offers the
  * path interface of map_int.h, which kt_map.c uses for the positions on one
- * index's path: same semantics, but each position is hashed once, and the
- * path's slots and then its nodes are prefetched in two batches, so a walk
- * down a large tree does not wait for each level's misses in turn.
+ * index's path: same semantics, but each position is hashed once and the
+ * path's slots are prefetched together, so a walk down a large tree does not
+ * wait for each level's misses in turn.
  */
 #include "kt_map.h"
 #include "map_int.h"
@@ -40,6 +55,12 @@
 #define HIST_CHUNK ((size_t)1 << HIST_SHIFT)
 #define MAX_IDS ((size_t)UINT32_MAX - 1)
 #define MIN_SLOTS ((size_t)1 << 10)
+/* Dense levels: 2^dense_depth <= expected positions / DENSE_SHARE, so the
+ * deepest dense level is full in a random tree of that many positions (each
+ * of its positions has about 4 keys below it); at most MAX_DENSE_DEPTH
+ * (2^24 slots: 1.5 GiB). */
+#define DENSE_SHARE 8u
+#define MAX_DENSE_DEPTH 24u
 #define LINE 64u
 #define HUGE_BYTES ((size_t)2 << 20)
 
@@ -51,31 +72,28 @@
 #define PATH_EXTRA 3u
 #define PATH_STEP 4u
 
-/* Prefetch hints: slots into L1 (read at once), nodes into L2.  Measured on
- * a 10M-key store: node lines prefetched into L1 wait for the few L1 fill
- * buffers and gain little; into L2 they all travel at once. */
+/* Prefetch hint: into L1 (a walk reads every line it prefetches). */
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#define PREFETCH_L2(p) __builtin_prefetch((p), 0, 1)
 #else
 #define PREFETCH(p) ((void)(p))
-#define PREFETCH_L2(p) ((void)(p))
 #endif
-
-struct mem_slot {
-	uint64_t key;     /* see the top of the file */
-	uint64_t version; /* of the newest record */
-	uint32_t node;    /* its node id; 0 = empty slot */
-	uint32_t prev;    /* history id of the previous version; 0 = none */
-	uint32_t hash;    /* pos_hash: the table grows without reading keys */
-	uint16_t depth;
-	uint8_t kind;
-	uint8_t pad;
-};
 
 struct mem_node {
 	uint8_t a[KT_HASH_BYTES]; /* inner: left; leaf: index.  ext: words 1..3 */
 	uint8_t b[KT_HASH_BYTES]; /* inner: right; leaf: digest */
+};
+
+struct mem_slot {
+	uint64_t key;     /* see the top of the file */
+	uint64_t version; /* of the newest record */
+	uint32_t ext;     /* node id of a deep position's prefix words 1..3 */
+	uint32_t prev;    /* history id of the previous version; 0 = none */
+	uint32_t hash;    /* pos_hash: the table grows without reading keys */
+	uint16_t depth;
+	uint8_t kind;     /* of the newest record; 0 = empty slot */
+	uint8_t pad;
+	struct mem_node node; /* of the newest record */
 };
 
 struct mem_hist {
@@ -96,13 +114,17 @@ struct kt_map_mem {
 	struct mem_slot *slots; /* LINE-aligned inside slots_raw */
 	void *slots_raw;
 	size_t nslots;          /* power of two */
-	size_t npos;            /* occupied slots = positions */
+	size_t nhashed;         /* occupied slots: positions in the table */
+	struct mem_slot *dense; /* 2^dense_depth entries, [0] unused */
+	void *dense_raw;
+	unsigned dense_depth;   /* depths below it are dense */
+	size_t npos;            /* positions, dense or hashed */
 	unsigned npos_bits;     /* bit length of npos: about the tree's depth */
 	size_t nrecs;           /* records of all versions */
 	struct pool nodes, hist;
 };
 
-_Static_assert(sizeof(struct mem_slot) == 32, "two slots per cache line");
+_Static_assert(sizeof(struct mem_slot) == 96, "a slot spans two cache lines");
 _Static_assert(sizeof(struct mem_node) == LINE, "one node per cache line");
 
 /* ---- positions --------------------------------------------------------- */
@@ -159,6 +181,26 @@ static inline uint64_t pos_key(unsigned depth, const uint64_t pw[4])
 	return depth <= KEY_DEPTH ? pw[0] | depth : pw[0];
 }
 
+/* The dense entry (and node id) of the position at depth < dense_depth on
+ * the path of w (or of its prefix words: the bits below depth are ignored). */
+static inline size_t dense_index(unsigned depth, const uint64_t w[4])
+{
+	return depth == 0 ? 1u
+			  : ((size_t)1 << depth) | (size_t)(w[0] >> (64 - depth));
+}
+
+static inline int is_dense(const kt_map_mem *m, unsigned depth)
+{
+	return depth < m->dense_depth;
+}
+
+/* Starts fetching both cache lines of slot s. */
+static inline void prefetch_slot(const struct mem_slot *s)
+{
+	PREFETCH(s);
+	PREFETCH((const char *)s + sizeof(*s) - 1);
+}
+
 /* ---- pools --------------------------------------------------------------- */
 
 static inline struct mem_node *node_at(const kt_map_mem *m, uint32_t id)
@@ -197,7 +239,7 @@ static void *alloc_chunk(size_t bytes, int huge)
 	return p;
 }
 
-/* Takes count (1 or 2) consecutive ids; *id is the first.  huge: see
+/* Takes count consecutive ids; *id is the first.  huge: see
  * alloc_chunk. */
 static int pool_take(struct pool *pl, size_t chunk, size_t elem, int huge,
 		     unsigned count, uint32_t *id)
@@ -235,17 +277,16 @@ static void pool_free(struct pool *pl)
 	free(pl->chunks);
 }
 
-/* Takes node ids: a pair (node, ext) for a position deeper than KEY_DEPTH.
- * Huge pages only for stores that are big (a presized table, or a second
- * chunk): zeroing a huge page on first touch costs more than a small store
- * gains from it. */
-static int take_node(kt_map_mem *m, unsigned depth, uint32_t *id)
+/* Takes a node id.  Huge pages only for stores that are big (a presized
+ * table, or a second chunk): zeroing a huge page on first touch costs more
+ * than a small store gains from it. */
+static int take_node(kt_map_mem *m, uint32_t *id)
 {
 	int huge = m->nodes.nchunks > 0 ||
 		   m->nslots * sizeof(struct mem_slot) >= 2 * HUGE_BYTES;
 
 	return pool_take(&m->nodes, NODE_CHUNK, sizeof(struct mem_node), huge,
-			 depth > KEY_DEPTH ? 2u : 1u, id);
+			 1u, id);
 }
 
 /* ---- the table ----------------------------------------------------------- */
@@ -275,14 +316,28 @@ static int alloc_slots(size_t n, struct mem_slot **slots, void **raw)
 	return KT_OK;
 }
 
-/* Smallest power of two >= 2 * expected (at least MIN_SLOTS). */
+
+/* Dense levels for a store of about `expected` positions (see DENSE_SHARE):
+ * at least 1 (the root). */
+static unsigned dense_depth_for(size_t expected)
+{
+	unsigned d = 1;
+
+	while (d < MAX_DENSE_DEPTH &&
+	       ((size_t)1 << (d + 1)) <= expected / DENSE_SHARE)
+		d++;
+	return d;
+}
+
+/* Table size for `expected` hashed positions: the smallest power of two
+ * they fill to at most 70 % (at least MIN_SLOTS). */
 static size_t slots_for(size_t expected)
 {
 	size_t n = MIN_SLOTS;
 
 	if (expected > MAX_IDS)
 		expected = MAX_IDS;
-	while (n < expected * 2 && n <= MAX_IDS)
+	while (n * 7 < expected * 10 && n <= MAX_IDS)
 		n *= 2;
 	return n;
 }
@@ -290,6 +345,7 @@ static size_t slots_for(size_t expected)
 int kt_map_mem_new(unsigned flags, size_t expected_positions, kt_map_mem **out)
 {
 	kt_map_mem *m = NULL;
+	size_t dense;
 	int r;
 
 	*out = NULL;
@@ -299,8 +355,13 @@ int kt_map_mem_new(unsigned flags, size_t expected_positions, kt_map_mem **out)
 	if (m == NULL)
 		return KT_ERR_NOMEM;
 	m->flags = flags;
-	m->nslots = slots_for(expected_positions);
-	r = alloc_slots(m->nslots, &m->slots, &m->slots_raw);
+	m->dense_depth = dense_depth_for(expected_positions);
+	dense = (size_t)1 << m->dense_depth;
+	m->nslots = slots_for(expected_positions > dense
+				      ? expected_positions - dense : 0);
+	r = alloc_slots(dense, &m->dense, &m->dense_raw);
+	if (r == KT_OK)
+		r = alloc_slots(m->nslots, &m->slots, &m->slots_raw);
 	if (r != KT_OK)
 		goto out;
 	*out = m;
@@ -317,6 +378,7 @@ void kt_map_mem_free(kt_map_mem *m)
 	pool_free(&m->nodes);
 	pool_free(&m->hist);
 	free(m->slots_raw);
+	free(m->dense_raw);
 	free(m);
 }
 
@@ -328,6 +390,7 @@ size_t kt_map_mem_records(const kt_map_mem *m)
 size_t kt_map_mem_bytes(const kt_map_mem *m)
 {
 	return sizeof(*m) + m->nslots * sizeof(struct mem_slot) + LINE +
+	       ((size_t)1 << m->dense_depth) * sizeof(struct mem_slot) + LINE +
 	       (m->nodes.cap + m->hist.cap) * sizeof(void *) +
 	       m->nodes.nchunks * NODE_CHUNK * sizeof(struct mem_node) +
 	       m->hist.nchunks * HIST_CHUNK * sizeof(struct mem_hist);
@@ -343,7 +406,7 @@ static inline int slot_is(const kt_map_mem *m, const struct mem_slot *s,
 		return 0;
 	if (depth <= KEY_DEPTH)
 		return 1;
-	memcpy(ext, node_at(m, s->node + 1)->a, sizeof(ext));
+	memcpy(ext, node_at(m, s->ext)->a, sizeof(ext));
 	return ext[0] == pw[1] && ext[1] == pw[2] && ext[2] == pw[3];
 }
 
@@ -358,12 +421,12 @@ static size_t probe(const kt_map_mem *m, size_t i, uint32_t h, unsigned depth,
 
 	for (;; i = (i + 1) & mask) {
 		s = &m->slots[i];
-		if (s->node == 0 || (s->hash == h && slot_is(m, s, depth, pw)))
+		if (s->kind == 0 || (s->hash == h && slot_is(m, s, depth, pw)))
 			return i;
 	}
 }
 
-/* Doubles the table; slots carry their hash, so nodes are not read. */
+/* Doubles the table; slots carry their hash, so no ext node is read. */
 static int grow_slots(kt_map_mem *m)
 {
 	struct mem_slot *old = m->slots, *slots;
@@ -377,9 +440,9 @@ static int grow_slots(kt_map_mem *m)
 	if (r != KT_OK)
 		return r;
 	for (i = 0; i < oldn; i++) {
-		if (old[i].node == 0)
+		if (old[i].kind == 0)
 			continue;
-		for (j = old[i].hash & (n - 1); slots[j].node != 0;
+		for (j = old[i].hash & (n - 1); slots[j].kind != 0;
 		     j = (j + 1) & (n - 1))
 			;
 		slots[j] = old[i];
@@ -405,17 +468,17 @@ static void node_out(kt_map_node *out, uint8_t kind, const struct mem_node *n)
 	memcpy(out->inner.right, n->b, KT_HASH_BYTES);
 }
 
-/* get, given the position's slot i (from probe). */
-static int get_at(const kt_map_mem *m, size_t i, uint64_t at, kt_map_node *out)
+/* get, given the position's slot: a dense one, or the table's (from probe). */
+static int get_at(const kt_map_mem *m, const struct mem_slot *s, uint64_t at,
+		  kt_map_node *out)
 {
-	const struct mem_slot *s = &m->slots[i];
 	const struct mem_hist *h;
 	uint32_t id;
 
-	if (s->node == 0)
+	if (s->kind == 0)
 		return KT_ERR_NOT_FOUND;
 	if (s->version <= at) {
-		node_out(out, s->kind, node_at(m, s->node));
+		node_out(out, s->kind, &s->node);
 		return KT_OK;
 	}
 	for (id = s->prev; id != 0; id = h->prev) {
@@ -430,95 +493,126 @@ static int get_at(const kt_map_mem *m, size_t i, uint64_t at, kt_map_node *out)
 						  : KT_ERR_NOT_FOUND;
 }
 
-/* A new record at an occupied slot: the current one moves to history. */
-static int put_version(kt_map_mem *m, struct mem_slot *s, unsigned depth,
-		       uint64_t version, const kt_map_node *node)
+/* A new record at an occupied slot: the current one moves to history (its
+ * node copied out to the pool). */
+static int put_version(kt_map_mem *m, struct mem_slot *s, uint64_t version,
+		       const kt_map_node *node)
 {
-	int deep = depth > KEY_DEPTH;
 	uint32_t nid, hid;
 	struct mem_hist *h;
 	int r;
 
-	r = take_node(m, depth, &nid);
+	r = take_node(m, &nid);
 	if (r == KT_OK)
 		r = pool_take(&m->hist, HIST_CHUNK, sizeof(struct mem_hist), 0,
 			      1, &hid);
 	if (r != KT_OK)
 		return r;
-	if (deep)
-		*node_at(m, nid + 1) = *node_at(m, s->node + 1);
-	node_set(node_at(m, nid), node);
+	*node_at(m, nid) = s->node;
 	h = hist_at(m, hid);
 	h->version = s->version;
-	h->node = s->node;
+	h->node = nid;
 	h->prev = s->prev;
 	h->kind = s->kind;
+	node_set(&s->node, node);
 	s->prev = hid;
-	s->node = nid;
 	s->version = version;
 	s->kind = node->kind;
 	m->nrecs++;
 	return KT_OK;
 }
 
-/* The first record of a position, at empty slot i. */
-static int put_new(kt_map_mem *m, size_t i, uint32_t h, unsigned depth,
-		   const uint64_t pw[4], uint64_t version,
-		   const kt_map_node *node)
+/* Makes room for a new hashed position whose slot *s is empty: doubles the
+ * table if it is full (then *s is the position's new empty slot), and for a
+ * position deeper than KEY_DEPTH stores its prefix words 1..3 in a new ext
+ * node (*ext; else 0). */
+static int room_for_hashed(kt_map_mem *m, struct mem_slot **s, uint32_t h,
+			   unsigned depth, const uint64_t pw[4], uint32_t *ext)
 {
-	struct mem_slot *s;
-	uint32_t nid;
+	size_t i;
 	int r;
 
-	if ((m->npos + 1) * 10 > m->nslots * 7) {
+	*ext = 0;
+	if ((m->nhashed + 1) * 10 > m->nslots * 7) {
 		r = grow_slots(m);
 		if (r != KT_OK)
 			return r;
 		i = probe(m, h & (m->nslots - 1), h, depth, pw);
+		*s = &m->slots[i];
 	}
-	r = take_node(m, depth, &nid);
-	if (r != KT_OK)
-		return r;
-	if (depth > KEY_DEPTH)
-		memcpy(node_at(m, nid + 1)->a, pw + 1, 3 * sizeof(uint64_t));
-	node_set(node_at(m, nid), node);
-	s = &m->slots[i];
+	if (depth > KEY_DEPTH) {
+		r = take_node(m, ext);
+		if (r != KT_OK)
+			return r;
+		memcpy(node_at(m, *ext)->a, pw + 1, 3 * sizeof(uint64_t));
+	}
+	m->nhashed++;
+	return KT_OK;
+}
+
+/* The first record of a position, at its empty slot s (a dense slot, or the
+ * table's slot from probe; h is the position's hash, 0 for a dense one). */
+static int put_new(kt_map_mem *m, struct mem_slot *s, uint32_t h,
+		   unsigned depth, const uint64_t pw[4], uint64_t version,
+		   const kt_map_node *node)
+{
+	uint32_t ext = 0;
+	int r;
+
+	if (!is_dense(m, depth)) {
+		r = room_for_hashed(m, &s, h, depth, pw, &ext);
+		if (r != KT_OK)
+			return r;
+	}
+	node_set(&s->node, node);
 	s->key = pos_key(depth, pw);
 	s->version = version;
+	s->ext = ext;
 	s->prev = 0;
 	s->hash = h;
 	s->depth = (uint16_t)depth;
 	s->kind = node->kind;
-	s->node = nid;
 	m->nrecs++;
 	if ((++m->npos >> m->npos_bits) != 0)
 		m->npos_bits++;
 	return KT_OK;
 }
 
-/* put, given the position's hash h and slot i (from probe); pw (the
- * position's prefix words) is read only when the slot is empty.  May double
- * the table (slots found before are then stale: see path_find). */
-static int put_at(kt_map_mem *m, size_t i, uint32_t h, unsigned depth,
-		  const uint64_t *pw, uint64_t version,
+/* put, given the position's slot s (dense, or the table's from probe) and
+ * hash h; pw (the position's prefix words) is read only when the slot is
+ * empty.  May double the table (slots found before are then stale: see
+ * path_find). */
+static int put_at(kt_map_mem *m, struct mem_slot *s, uint32_t h,
+		  unsigned depth, const uint64_t *pw, uint64_t version,
 		  const kt_map_node *node)
 {
-	struct mem_slot *s = &m->slots[i];
-
 	if (depth > KT_MAP_MAX_DEPTH ||
 	    (node->kind != KT_MAP_NODE_INNER && node->kind != KT_MAP_NODE_LEAF))
 		return KT_ERR_INVALID_ARG;
-	if (s->node == 0)
-		return put_new(m, i, h, depth, pw, version, node);
+	if (s->kind == 0)
+		return put_new(m, s, h, depth, pw, version, node);
 	if (version < s->version)
 		return KT_ERR_INVALID_ARG;
 	if (version == s->version || m->flags == KT_MAP_MEM_LATEST_ONLY) {
-		node_set(node_at(m, s->node), node);
+		node_set(&s->node, node);
 		s->version = version;
 		s->kind = node->kind;
 		return KT_OK;
 	}
-	return put_version(m, s, depth, version, node);
+	return put_version(m, s, version, node);
+}
+
+/* The position's slot, or the empty slot where it would go, and its hash
+ * (0 for a dense position). */
+static struct mem_slot *find_slot(const kt_map_mem *m, unsigned depth,
+				  const uint64_t pw[4], uint32_t *h)
+{
+	if (is_dense(m, depth)) {
+		*h = 0;
+		return &m->dense[dense_index(depth, pw)];
+	}
+	*h = pos_hash(depth, pw);
+	return &m->slots[probe(m, *h & (m->nslots - 1), *h, depth, pw)];
 }
 
 static int mem_get(void *ctx, uint16_t depth,
@@ -530,8 +624,7 @@ static int mem_get(void *ctx, uint16_t depth,
 	uint32_t h;
 
 	load_words(pw, prefix);
-	h = pos_hash(depth, pw);
-	return get_at(m, probe(m, h & (m->nslots - 1), h, depth, pw), at, out);
+	return get_at(m, find_slot(m, depth, pw, &h), at, out);
 }
 
 static int mem_put(void *ctx, uint16_t depth,
@@ -539,13 +632,13 @@ static int mem_put(void *ctx, uint16_t depth,
 		   const kt_map_node *node)
 {
 	kt_map_mem *m = ctx;
+	struct mem_slot *s;
 	uint64_t pw[4];
 	uint32_t h;
 
 	load_words(pw, prefix);
-	h = pos_hash(depth, pw);
-	return put_at(m, probe(m, h & (m->nslots - 1), h, depth, pw), h, depth,
-		      pw, version, node);
+	s = find_slot(m, depth, pw, &h);
+	return put_at(m, s, h, depth, pw, version, node);
 }
 
 uint32_t kt_map_mem_pos_hash(unsigned depth,
@@ -569,26 +662,33 @@ kt_map_store kt_map_mem_store(kt_map_mem *m)
 
 /* ---- the path interface (map_int.h) ----------------------------------- */
 
-/* Hashes the path's positions at depths n..upto (capped at 256) and
- * prefetches their home slots. */
+/* Sets up the path's positions at depths n..upto (capped at 256) and starts
+ * fetching their slots: a dense position's own, a hashed position's home
+ * slot. */
 static void path_extend(struct kt_map_mem_path *p, unsigned upto)
 {
 	const kt_map_mem *m = p->m;
-	const struct mem_slot *slots = m->slots;
-	size_t mask = m->nslots - 1;
+	size_t mask = m->nslots - 1, i;
 	uint64_t pw[4];
 	uint32_t h;
 	unsigned d = p->n;
 
 	if (upto > KT_MAP_MAX_DEPTH)
 		upto = KT_MAP_MAX_DEPTH;
+	for (; d <= upto && is_dense(m, d); d++) {
+		i = dense_index(d, p->w);
+		p->hash[d] = 0;
+		p->slot[d] = i;
+		p->hit[d] = 0;
+		prefetch_slot(&m->dense[i]);
+	}
 	for (; d <= upto; d++) {
 		mask_words(pw, p->w, d);
 		h = pos_hash(d, pw);
 		p->hash[d] = h;
 		p->slot[d] = KT_MAP_MEM_NO_SLOT;
 		p->hit[d] = 0;
-		PREFETCH(&slots[h & mask]);
+		prefetch_slot(&m->slots[h & mask]);
 	}
 	if (d > p->n)
 		p->n = d;
@@ -612,22 +712,26 @@ void kt_map_mem_path_prefetch(struct kt_map_mem_path *p)
 {
 	const kt_map_mem *m = p->m;
 	const struct mem_slot *s;
-	size_t mask = m->nslots - 1, i;
+	size_t mask = m->nslots - 1, home, i;
 	unsigned d;
 
 	if (p->nslots != m->nslots)
 		return;
-	for (d = 0; d < p->n; d++) {
-		for (i = p->hash[d] & mask;; i = (i + 1) & mask) {
+	/* Dense slots are on their way already; so are hashed positions'
+	 * home slots, and most positions are at home. */
+	for (d = m->dense_depth; d < p->n; d++) {
+		home = p->hash[d] & mask;
+		for (i = home;; i = (i + 1) & mask) {
 			s = &m->slots[i];
-			if (s->node == 0) {
+			if (s->kind == 0) {
 				/* No position here, so none deeper either. */
 				p->slot[d] = i;
 				return;
 			}
 			if (s->hash == p->hash[d] && s->depth == d) {
 				/* Probably the position (path_slot checks). */
-				PREFETCH_L2(node_at(m, s->node));
+				if (i != home)
+					prefetch_slot(s);
 				p->slot[d] = i;
 				break;
 			}
@@ -636,8 +740,8 @@ void kt_map_mem_path_prefetch(struct kt_map_mem_path *p)
 }
 
 /* The slot of the path's position at depth, or the empty slot where it
- * would go: the probe, for a position not found before. */
-static size_t path_find(struct kt_map_mem_path *p, unsigned depth)
+ * would go: for a hashed position not found before, the probe. */
+static struct mem_slot *path_find(struct kt_map_mem_path *p, unsigned depth)
 {
 	const kt_map_mem *m = p->m;
 	uint64_t pw[4];
@@ -653,21 +757,28 @@ static size_t path_find(struct kt_map_mem_path *p, unsigned depth)
 	}
 	if (depth >= p->n)
 		path_extend(p, depth + PATH_STEP);
+	if (is_dense(m, depth)) {
+		i = dense_index(depth, p->w);
+		p->slot[depth] = i;
+		p->hit[depth] = m->dense[i].kind != 0;
+		return &m->dense[i];
+	}
 	if (p->hit[depth])
-		return p->slot[depth];
+		return &m->slots[p->slot[depth]];
 	mask_words(pw, p->w, depth);
 	i = p->slot[depth];
 	if (i == KT_MAP_MEM_NO_SLOT)
 		i = p->hash[depth] & (m->nslots - 1);
 	i = probe(m, i, p->hash[depth], depth, pw);
 	p->slot[depth] = i;
-	p->hit[depth] = m->slots[i].node != 0;
-	return i;
+	p->hit[depth] = m->slots[i].kind != 0;
+	return &m->slots[i];
 }
 
-/* The slot of the path's position at depth if it was found before, or is
- * the candidate kt_map_mem_path_prefetch noted, and the table has not grown
- * since; else NULL (then path_find probes).  The fast path of every read and
+/* The slot of the path's position at depth if it holds the position (a
+ * dense slot that is occupied; a table slot found before, or the candidate
+ * kt_map_mem_path_prefetch noted, while the table has not grown since);
+ * else NULL (then path_find looks).  The fast path of every read and
  * write. */
 static inline struct mem_slot *path_slot(struct kt_map_mem_path *p,
 					 unsigned depth)
@@ -679,11 +790,15 @@ static inline struct mem_slot *path_slot(struct kt_map_mem_path *p,
 	if (depth >= p->n || p->nslots != m->nslots ||
 	    p->slot[depth] == KT_MAP_MEM_NO_SLOT)
 		return NULL;
+	if (is_dense(m, depth)) {
+		s = &m->dense[p->slot[depth]];
+		return s->kind != 0 ? s : NULL;
+	}
 	s = &m->slots[p->slot[depth]];
 	if (p->hit[depth])
 		return s;
 	mask_words(pw, p->w, depth);
-	if (s->node == 0 || s->hash != p->hash[depth] ||
+	if (s->kind == 0 || s->hash != p->hash[depth] ||
 	    !slot_is(m, s, depth, pw))
 		return NULL;
 	p->hit[depth] = 1;
@@ -700,7 +815,7 @@ int kt_map_mem_path_get(struct kt_map_mem_path *p, unsigned depth,
 	s = path_slot(p, depth);
 	if (s == NULL || s->version > at)
 		return get_at(p->m, path_find(p, depth), at, out);
-	node_out(out, s->kind, node_at(p->m, s->node));
+	node_out(out, s->kind, &s->node);
 	return KT_OK;
 }
 
@@ -709,7 +824,6 @@ int kt_map_mem_path_put(struct kt_map_mem_path *p, unsigned depth,
 {
 	struct mem_slot *s;
 	uint64_t pw[4];
-	size_t i;
 	int r;
 
 	if (depth > KT_MAP_MAX_DEPTH)
@@ -720,18 +834,18 @@ int kt_map_mem_path_put(struct kt_map_mem_path *p, unsigned depth,
 	    (node->kind == KT_MAP_NODE_INNER || node->kind == KT_MAP_NODE_LEAF) &&
 	    (version == s->version ||
 	     (version > s->version && p->m->flags == KT_MAP_MEM_LATEST_ONLY))) {
-		node_set(node_at(p->m, s->node), node);
+		node_set(&s->node, node);
 		s->version = version;
 		s->kind = node->kind;
 		return KT_OK;
 	}
-	i = path_find(p, depth);
+	s = path_find(p, depth);
 	if (p->hit[depth])
-		return put_at(p->m, i, p->hash[depth], depth, NULL, version,
+		return put_at(p->m, s, p->hash[depth], depth, NULL, version,
 			      node);
 	mask_words(pw, p->w, depth);
-	r = put_at(p->m, i, p->hash[depth], depth, pw, version, node);
-	/* The position now sits at slot i, unless the table grew (then
+	r = put_at(p->m, s, p->hash[depth], depth, pw, version, node);
+	/* The position now sits in slot s, unless the table grew (then
 	 * path_find starts afresh). */
 	p->hit[depth] = r == KT_OK;
 	return r;

@@ -8,9 +8,9 @@
  * kt_map_store interface each get and each put hashes its position and probes
  * the table again, and each level waits for its own cache misses (a slot,
  * then a node) before the walk moves on.  A kt_map_mem_path instead knows the
- * index up front: it hashes the path's positions once, prefetches their table
- * slots and then their nodes in two batches (so the misses of all levels
- * overlap), and remembers where each position was found, so the put that
+ * index up front: it hashes the path's positions once, prefetches all their
+ * slots (a slot holds its node) in one batch, so the misses of all levels
+ * overlap, and remembers where each position was found, so the put that
  * rewrites a node does not probe again.
  *
  * A kt_map_mem_path is caller-owned scratch for one call (the caller's heap
@@ -41,8 +41,9 @@ struct kt_map_mem_path {
 	unsigned n;     /* hash[d] and slot[d] are set for d < n */
 	/* Position hash of depth d on the path. */
 	uint32_t hash[KT_MAP_MAX_DEPTH + 1];
-	/* A slot of depth d's probe sequence with no match and no empty slot
-	 * before it (where the probe may resume), or KT_MAP_MEM_NO_SLOT. */
+	/* A dense depth: its slot's index in the dense table.  Else a slot of
+	 * depth d's probe sequence with no match and no empty slot before it
+	 * (where the probe may resume), or KT_MAP_MEM_NO_SLOT. */
 	size_t slot[KT_MAP_MAX_DEPTH + 1];
 	/* 1: slot[d] holds the position (its key checked). */
 	uint8_t hit[KT_MAP_MAX_DEPTH + 1];
@@ -56,9 +57,10 @@ struct kt_map_mem_path {
 int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
 			  const uint8_t index[KT_HASH_BYTES]);
 
-/* Second batch: reads the prefetched slots, notes the positions found, and
- * prefetches their nodes, down to the first depth with no position.  Changes
- * only p.  Thread safety: as a read of the store. */
+/* Second step: reads the prefetched slots, notes where each depth's
+ * position is, and prefetches those that probing placed past their home
+ * slot, down to the first depth with no position.  Changes only p.  Thread
+ * safety: as a read of the store. */
 void kt_map_mem_path_prefetch(struct kt_map_mem_path *p);
 
 /* The store's get / put of position (depth, first depth bits of the index):

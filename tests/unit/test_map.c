@@ -962,17 +962,23 @@ static void same_proof(const kt_map_store *s1, const kt_map_store *s2,
  * (store b, through the wrapper) give the same roots, records and proofs,
  * as of every version kept; reading a through the wrapper gives the same
  * proofs as the fast path.  The script has replacements and keys with long
- * common prefixes (positions deeper than 56, whose keys need the second
- * node), and both stores start small, so tables grow during updates. */
-static void fast_path_matches(unsigned flags)
+ * common prefixes (positions deeper than 56, whose keys need an ext node).
+ * Store b starts small (one dense level), so its table grows during updates;
+ * store a is made for `expected` positions, which sets how many of the top
+ * levels are dense (kept by position, not hashed): 0 (like b), 4096 (8
+ * levels: the tree spans both kinds), 2^20 (17: all but the deep keys'
+ * positions). */
+static void fast_path_matches(unsigned flags, size_t expected)
 {
-	kt_map_mem *a = new_mem(flags), *b = new_mem(flags);
+	kt_map_mem *a = NULL, *b = new_mem(flags);
 	struct plain pa, pb;
-	kt_map_store sa = kt_map_mem_store(a), sb, sa_plain;
+	kt_map_store sa, sb, sa_plain;
 	uint8_t idx[HB], dig[HB], ra[HB], rb[HB], *p1, *p2;
 	uint64_t seed = 5, at;
 	size_t i, n1, n2;
 
+	assert_int_equal(kt_map_mem_new(flags, expected, &a), KT_OK);
+	sa = kt_map_mem_store(a);
 	sb = plain_store(&pb, b);
 	sa_plain = plain_store(&pa, a);
 	for (i = 1; i <= NFAST; i++) {
@@ -1021,8 +1027,11 @@ static void fast_path_matches(unsigned flags)
 static void test_fast_path_matches(void **state)
 {
 	(void)state;
-	fast_path_matches(KT_MAP_MEM_HISTORY);
-	fast_path_matches(KT_MAP_MEM_LATEST_ONLY);
+	fast_path_matches(KT_MAP_MEM_HISTORY, 0);
+	fast_path_matches(KT_MAP_MEM_LATEST_ONLY, 0);
+	fast_path_matches(KT_MAP_MEM_HISTORY, 4096);
+	fast_path_matches(KT_MAP_MEM_LATEST_ONLY, 4096);
+	fast_path_matches(KT_MAP_MEM_HISTORY, (size_t)1 << 20);
 }
 
 #define NDEEP 30000
