@@ -18,6 +18,7 @@
 
 #include "keytrail/v1/admin.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Checks the call's credential; on failure sets the rejection and returns
  * an error. */
@@ -32,6 +33,7 @@ static int admin_check(kt_service *s, const kt_net_call *call,
 	int ok;
 
 	if (!keys->has_admin_token) {
+		kt_metrics_admin_denied(KT_METRICS_DENY_DISABLED);
 		kt_service_reject_status(reply, KT_GRPC_PERMISSION_DENIED,
 					 KT_ERR_ADMIN_DENIED,
 					 "admin service disabled: no admin_token_file");
@@ -42,6 +44,7 @@ static int admin_check(kt_service *s, const kt_net_call *call,
 		kt_slog(KT_SLOG_WARN, "admin_denied",
 			"method=%s peer=%s reason=no_credential", call->method,
 			call->peer);
+		kt_metrics_admin_denied(KT_METRICS_DENY_NO_CREDENTIAL);
 		kt_service_reject_status(reply, KT_GRPC_UNAUTHENTICATED,
 					 KT_ERR_ADMIN_DENIED,
 					 "metadata " KT_ADMIN_METADATA " missing");
@@ -65,6 +68,7 @@ static int admin_check(kt_service *s, const kt_net_call *call,
 		kt_slog(KT_SLOG_WARN, "admin_denied",
 			"method=%s peer=%s reason=bad_credential", call->method,
 			call->peer);
+		kt_metrics_admin_denied(KT_METRICS_DENY_BAD_CREDENTIAL);
 		kt_service_reject_status(reply, KT_GRPC_PERMISSION_DENIED,
 					 KT_ERR_ADMIN_DENIED,
 					 "metadata " KT_ADMIN_METADATA);

@@ -10,7 +10,9 @@
  *
  *   ktd: listening on 127.0.0.1:7600
  *
- * (with `--listen 127.0.0.1:0` the port is the one the kernel picked), then,
+ * (with `--listen 127.0.0.1:0` the port is the one the kernel picked;
+ * likewise "ktd: admin listening on ..." with admin_listen and
+ * "ktd: metrics listening on ..." with metrics_listen), then,
  * in dev mode, what a client needs to verify this node (log verifier key,
  * VRF public key, dev registrar and admin files), also written to
  * <data_dir>/client.conf.  Everything else goes to the structured log on
@@ -34,6 +36,7 @@
 #include "config.h"
 #include "kt_note.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "node.h"
 #include "service.h"
@@ -368,9 +371,10 @@ static int serve(const kt_config *cfg)
 	kt_node *node = NULL;
 	kt_service *svc = NULL;
 	kt_net *net = NULL;
+	kt_metrics_http *mh = NULL;
 	tls_files tls;
 	sigset_t set;
-	char err[ERRLEN] = "", addr[512], aaddr[512];
+	char err[ERRLEN] = "", addr[512], aaddr[512], maddr[512];
 	size_t n_methods = 0, n_ls = 1;
 	unsigned admin_mask = 1u;
 	int sig = 0, r, rc = 1;
@@ -423,6 +427,17 @@ static int serve(const kt_config *cfg)
 			kt_strerror(r));
 		goto out;
 	}
+	if (cfg->metrics_listen != NULL && cfg->metrics_listen[0] != '\0') {
+		r = kt_metrics_http_start(cfg->metrics_listen, &mh, err, sizeof(err));
+		if (r != KT_OK) {
+			fprintf(stderr, "ktd: %s\n", err[0] != '\0' ? err : kt_strerror(r));
+			kt_net_stop(net);
+			goto out;
+		}
+		bound_address(maddr, sizeof(maddr), cfg->metrics_listen,
+			      kt_metrics_http_port(mh));
+		kt_slog(KT_SLOG_INFO, "metrics_listen", "addr=%s", maddr);
+	}
 	kt_net_set_serving(net, 1);
 	bound_address(addr, sizeof(addr), cfg->listen, kt_net_port(net, 0));
 	printf("ktd: listening on %s\n", addr);
@@ -431,6 +446,8 @@ static int serve(const kt_config *cfg)
 			      kt_net_port(net, 1));
 		printf("ktd: admin listening on %s\n", aaddr);
 	}
+	if (mh != NULL)
+		printf("ktd: metrics listening on %s\n", maddr);
 	if (cfg->dev_mode && dev_client_info(cfg, node, addr) != KT_OK)
 		kt_slog(KT_SLOG_WARN, "dev_info", "could not format the dev keys");
 	fflush(stdout);
@@ -444,6 +461,7 @@ static int serve(const kt_config *cfg)
 	kt_net_stop(net);
 	rc = 0;
 out:
+	kt_metrics_http_stop(mh);
 	/* The sequencer's completions use svc and net: stop it (node close)
 	 * before freeing either. */
 	kt_node_close(node);

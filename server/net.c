@@ -39,6 +39,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 
 #define HEALTH_CHECK_METHOD "/grpc.health.v1.Health/Check"
 #define MAX_METHOD_NAME 256
@@ -75,6 +76,7 @@ struct method {
 	void *arg;
 	unsigned outstanding;
 	unsigned listeners;
+	int metric;         /* kt_metrics_method_id of name, or -1 */
 };
 
 /* One (method, listener) registration; method == NULL: unknown methods. */
@@ -123,6 +125,7 @@ struct kt_net_slot {
 	grpc_slice send_details;
 	int has_send_details;
 	int cancelled;
+	uint64_t t0_ns;     /* when the call arrived (metrics clock) */
 };
 
 struct kt_net {
@@ -362,6 +365,8 @@ static void start_send(kt_net *net, struct kt_net_slot *s, struct reply_data *d)
 	grpc_slice body;
 	grpc_call_error e;
 
+	if (s->reg->method != NULL)
+		kt_metrics_rpc_done(s->reg->method->metric, d->status, s->t0_ns);
 	memset(ops, 0, sizeof ops);
 	op->op = GRPC_OP_SEND_INITIAL_METADATA;
 	op->data.send_initial_metadata.count = 0;
@@ -539,6 +544,7 @@ static void on_request(kt_net *net, struct kt_net_slot *s, int success)
 	}
 	s->state = S_RUNNING;
 	s->is_call = 1;
+	s->t0_ns = kt_metrics_now_ns();
 	net->calls++;
 	stopping = net->stopping;
 	topup_locked(net, s->reg);
@@ -838,6 +844,8 @@ static int copy_tables(kt_net *net, const kt_net_config *cfg)
 	m->arg = net;
 	m->outstanding = 2;
 	m->listeners = 0;
+	for (i = 0; i < net->n_methods; i++)
+		net->methods[i].metric = kt_metrics_method_id(net->methods[i].name);
 	if (cfg->health_services != NULL) {
 		while (cfg->health_services[nh] != NULL)
 			nh++;

@@ -35,6 +35,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "metrics.h"
 
 struct kt_node {
 	const kt_config *cfg;          /* borrowed */
@@ -88,6 +89,24 @@ static void storage_log(void *ctx, int code, const char *msg)
 		kt_errname(code), kt_slog_quote(q, sizeof(q), msg));
 }
 
+/* The head's gauges (ktd_log_size, ktd_checkpoint_timestamp_seconds). */
+static void head_metrics(const kt_apply_head *head)
+{
+	(void)kt_metrics_set(KT_METRIC_LOG_SIZE, head->tree_size);
+	(void)kt_metrics_set(KT_METRIC_CHECKPOINT_TS, head->last_timestamp_ms);
+}
+
+/* ktd_cosigned_size from the stored newest cosigned size (absent: 0). */
+static void cosigned_metric(kt_node *n)
+{
+	uint64_t v = 0;
+
+	if (kt_storage_meta_get_u64(n->st, NULL, KT_META_COSIGNED_CHECKPOINT,
+				    &v) != KT_OK)
+		v = 0;
+	(void)kt_metrics_set(KT_METRIC_COSIGNED_SIZE, v);
+}
+
 static void on_applied(void *arg, const kt_apply_head *head)
 {
 	kt_node *n = arg;
@@ -95,6 +114,7 @@ static void on_applied(void *arg, const kt_apply_head *head)
 	pthread_mutex_lock(&n->head_mu);
 	n->head = *head;
 	pthread_mutex_unlock(&n->head_mu);
+	head_metrics(head);
 }
 
 /* ---- pruning ------------------------------------------------------------------ */
@@ -387,6 +407,7 @@ static void log_started(kt_node *n)
 
 int kt_node_open(const kt_config *cfg, kt_node **out, char *err, size_t errlen)
 {
+	kt_apply_head head;
 	kt_node *n;
 	const char *dir;
 	int r;
@@ -432,6 +453,9 @@ int kt_node_open(const kt_config *cfg, kt_node **out, char *err, size_t errlen)
 		kt_node_close(n);
 		return r;
 	}
+	kt_node_head(n, &head);
+	head_metrics(&head);
+	cosigned_metric(n);
 	log_started(n);
 	*out = n;
 	return KT_OK;
@@ -499,5 +523,9 @@ int kt_node_cosig_put(kt_node *n, uint64_t size, const uint8_t key_hash[4],
 
 int kt_node_cosigned_put(kt_node *n, uint64_t size)
 {
-	return kt_apply_set_cosigned(n->apply, size);
+	int r = kt_apply_set_cosigned(n->apply, size);
+
+	if (r == KT_OK)
+		cosigned_metric(n);
+	return r;
 }

@@ -24,6 +24,8 @@
 
 #include <sodium.h>
 
+#include "metrics.h"
+
 /* With an injected clock the thread cannot sleep until a deadline of that
  * clock: it re-reads it at least this often while idle. */
 #define INJECTED_CLOCK_POLL_MS 10u
@@ -185,13 +187,28 @@ static size_t wait_for_work(seq_local *s, int *quit, int *heartbeat)
 	return n;
 }
 
+/* Metrics of an applied batch of n changes (0: heartbeat) that took ns. */
+static void count_batch(const seq_local *s, size_t n, uint64_t ns)
+{
+	uint64_t ok = 0;
+	size_t i;
+
+	(void)kt_metrics_observe(KT_METRIC_APPLY_DURATION, ns);
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		ok += s->results[i].code == KT_OK;
+	(void)kt_metrics_observe(KT_METRIC_BATCH_SIZE, n);
+	(void)kt_metrics_add(KT_METRIC_UPDATES_APPLIED, ok);
+}
+
 /* Applies the n taken items (or a heartbeat when n is 0) and completes
  * them.  Outside the mutex. */
 static void run_batch(seq_local *s, size_t n)
 {
 	kt_batch b;
 	kt_apply_head head;
-	uint64_t before;
+	uint64_t before, t0;
 	size_t i;
 	int r;
 
@@ -206,9 +223,12 @@ static void run_batch(seq_local *s, size_t n)
 	b.count = n;
 	kt_apply_get_head(s->p.apply, &head);
 	before = head.tree_size;
+	t0 = mono_ns();
 	r = kt_apply_batch(s->p.apply, &b, s->next_index, s->results);
-	if (r == KT_OK)
+	if (r == KT_OK) {
 		s->next_index++;
+		count_batch(s, n, mono_ns() - t0);
+	}
 	kt_apply_get_head(s->p.apply, &head);
 	if (head.tree_size > before)
 		s->last_append_ms = b.timestamp_ms;

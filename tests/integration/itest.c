@@ -297,6 +297,7 @@ void itest_ktd_start(itest_ktd *k)
 
 	CHECK(k->pid == 0);
 	k->admin_addr[0] = '\0';
+	k->metrics_addr[0] = '\0';
 	argv[argc++] = ktd_path;
 	argv[argc++] = "--dev";
 	argv[argc++] = "--data-dir";
@@ -345,6 +346,8 @@ void itest_ktd_start(itest_ktd *k)
 			got_listen = 1;
 		} else if ((v = after(line, "ktd: admin listening on ")) != NULL) {
 			copy_str(k->admin_addr, sizeof(k->admin_addr), v);
+		} else if ((v = after(line, "ktd: metrics listening on ")) != NULL) {
+			copy_str(k->metrics_addr, sizeof(k->metrics_addr), v);
 		} else if ((v = after(line, "ktd: dev origin: ")) != NULL) {
 			copy_str(k->origin, sizeof(k->origin), v);
 		} else if ((v = after(line, "ktd: dev log verifier key: ")) != NULL) {

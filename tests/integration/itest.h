@@ -81,6 +81,8 @@ typedef struct itest_ktd {
 	char addr[64];                   /* "127.0.0.1:PORT" */
 	char admin_addr[64];             /* admin_listen's "127.0.0.1:PORT", or ""
 	                                    when Admin is served on addr */
+	char metrics_addr[64];           /* metrics_listen's bound address, or
+	                                    "" when there is no metrics endpoint */
 	char extra[16][512];             /* --set values */
 	size_t n_extra;
 	/* what the dev node printed */
