@@ -199,6 +199,11 @@ static const kt_config_option options[] = {
 	 .help = "Log tree node hashes kept in memory (64 bytes each, touched "
 		 "as the cache fills). Size it to 3 x the log entries for "
 		 "proofs from memory. 0: no cache."},
+	{.name = "name_cache_entries", T_U64(name_cache_entries),
+	 .min = 0, .max = UINT64_C(1) << 26, .def = "2097152",
+	 .help = "Account identifier -> map index records kept in memory "
+		 "(80 bytes each, touched as the cache fills). Size it to "
+		 "2 x the accounts. 0: no cache."},
 
 	/* operation */
 	{.name = "log_level", T_ENUM(log_level),

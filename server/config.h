@@ -63,7 +63,7 @@ extern "C" {
 
 /* Number of rows of the option table (a compile-time assert in config.c
  * keeps it equal to the table). */
-#define KT_CONFIG_NOPTIONS 37
+#define KT_CONFIG_NOPTIONS 38
 
 /* Caps on what a configuration file can make us read. */
 #define KT_CONFIG_MAX_FILE_BYTES (1024u * 1024u) /* a config file */
@@ -136,6 +136,7 @@ typedef struct kt_config {
 	uint64_t batch_delay_ms;
 	uint64_t map_cache_nodes;
 	uint64_t log_cache_nodes;
+	uint64_t name_cache_entries;
 	uint64_t block_cache_mb;
 
 	/* operation */

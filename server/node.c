@@ -223,9 +223,10 @@ static void warm_caches(kt_node *n)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	kt_slog(r == KT_OK ? KT_SLOG_INFO : KT_SLOG_WARN, "cache_warm",
 		"code=%s map_positions=%llu map_records=%llu log_nodes=%llu "
-		"ms=%lld", kt_errname(r), (unsigned long long)ws.map_positions,
+		"names=%llu ms=%lld", kt_errname(r),
+		(unsigned long long)ws.map_positions,
 		(unsigned long long)ws.map_records,
-		(unsigned long long)ws.log_nodes,
+		(unsigned long long)ws.log_nodes, (unsigned long long)ws.names,
 		(long long)((t1.tv_sec - t0.tv_sec) * 1000 +
 			    (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
@@ -312,6 +313,7 @@ static int open_storage(kt_node *n, const char *dir, char *err, size_t errlen)
 	o.create = 1;
 	o.cache_entries = (size_t)n->cfg->map_cache_nodes;
 	o.log_cache_entries = (size_t)n->cfg->log_cache_nodes;
+	o.name_cache_entries = (size_t)n->cfg->name_cache_entries;
 	o.block_cache_bytes = (size_t)n->cfg->block_cache_mb << 20;
 	o.log = storage_log;
 	o.log_ctx = n;

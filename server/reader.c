@@ -377,27 +377,38 @@ out:
 
 /* ---- accounts ---------------------------------------------------------- */
 
-int kt_reader_account_index(kt_node *n, kt_storage_view *v,
-			    const uint8_t *account, size_t account_len,
-			    uint8_t index[KT_INDEX_BYTES],
-			    uint8_t vrf_proof[KT_VRF_PROOF_BYTES], int *known)
+int kt_reader_account_index_head(kt_node *n, kt_storage_view *v,
+				 const uint8_t *account, size_t account_len,
+				 uint8_t index[KT_INDEX_BYTES],
+				 uint8_t vrf_proof[KT_VRF_PROOF_BYTES],
+				 kt_storage_account_head *head, int *known)
 {
 	kt_storage *st = kt_node_storage(n);
-	kt_storage_account_head head;
 	uint8_t beta[KT_VRF_OUTPUT_BYTES];
 	int rc;
 
 	*known = 0;
-	rc = kt_storage_account_index_get(st, v, account, account_len, index);
+	memset(head, 0, sizeof(*head));
+	/* The name -> index mapping never changes once committed, so the
+	 * cached one (perhaps committed after v's snapshot) is v's too if v
+	 * holds the account's head at all. */
+	rc = kt_storage_account_index_cached(st, account, account_len, index);
 	if (rc == KT_OK) {
-		rc = kt_storage_account_head_get(st, v, index, &head);
-		if (rc == KT_ERR_NOT_FOUND)
-			rc = KT_ERR_STORAGE;   /* name without head: corrupt */
-		if (rc != KT_OK)
+		rc = kt_storage_account_head_get(st, v, index, head);
+		if (rc == KT_OK) {
+			memcpy(vrf_proof, head->vrf_proof, KT_VRF_PROOF_BYTES);
+			*known = 1;
 			goto out;
-		memcpy(vrf_proof, head.vrf_proof, KT_VRF_PROOF_BYTES);
-		*known = 1;
-		goto out;
+		}
+		if (rc != KT_ERR_NOT_FOUND)
+			goto out;
+		/* No head in v: created after v's snapshot (then, as v sees
+		 * it, the account is new: the very same VRF proof is computed
+		 * below), unless v holds the name (a corrupt database). */
+		rc = kt_storage_account_index_get(st, v, account, account_len,
+						  index);
+		if (rc == KT_OK)
+			rc = KT_ERR_STORAGE;
 	}
 	if (rc != KT_ERR_NOT_FOUND)
 		goto out;
@@ -415,9 +426,21 @@ out:
 	if (rc != KT_OK) {
 		memset(index, 0, KT_INDEX_BYTES);
 		memset(vrf_proof, 0, KT_VRF_PROOF_BYTES);
+		memset(head, 0, sizeof(*head));
 		*known = 0;
 	}
 	return rc;
+}
+
+int kt_reader_account_index(kt_node *n, kt_storage_view *v,
+			    const uint8_t *account, size_t account_len,
+			    uint8_t index[KT_INDEX_BYTES],
+			    uint8_t vrf_proof[KT_VRF_PROOF_BYTES], int *known)
+{
+	kt_storage_account_head head;
+
+	return kt_reader_account_index_head(n, v, account, account_len, index,
+					    vrf_proof, &head, known);
 }
 
 void kt_read_account_clear(kt_read_account *a)
@@ -490,14 +513,12 @@ int kt_reader_account(kt_reader *r, const uint8_t *account, size_t account_len,
 	int known = 0, rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = kt_reader_account_index(r->node, r->view, account, account_len,
-				     out->index, out->vrf_proof, &known);
+	rc = kt_reader_account_index_head(r->node, r->view, account,
+					  account_len, out->index,
+					  out->vrf_proof, &head, &known);
 	if (rc != KT_OK)
 		goto out;
 	if (known) {
-		rc = kt_storage_account_head_get(r->st, r->view, out->index, &head);
-		if (rc != KT_OK)
-			goto out;
 		rc = version_at_size(r, out->index, head.version, &out->version,
 				     &out->rec);
 		if (rc != KT_OK)

@@ -141,6 +141,18 @@ KT_MUST_CHECK int kt_reader_account_index(kt_node *n, kt_storage_view *v,
 					  uint8_t vrf_proof[KT_VRF_PROOF_BYTES],
 					  int *known);
 
+/* As kt_reader_account_index, and *head is the account's head record in v
+ * when *known (zeroed otherwise): one read of it instead of two.  The
+ * index comes from the storage's name cache (kt_storage_account_index_cached)
+ * when it holds the account. */
+KT_MUST_CHECK int kt_reader_account_index_head(kt_node *n, kt_storage_view *v,
+					       const uint8_t *account,
+					       size_t account_len,
+					       uint8_t index[KT_INDEX_BYTES],
+					       uint8_t vrf_proof[KT_VRF_PROOF_BYTES],
+					       kt_storage_account_head *head,
+					       int *known);
+
 /* An account as of r->size. */
 typedef struct kt_read_account {
 	uint8_t index[KT_INDEX_BYTES];

@@ -347,14 +347,13 @@ int kt_service_account_load(kt_service *s, const uint8_t *account,
 	rc = kt_storage_view_open(st, &view);
 	if (rc != KT_OK)
 		return rc;
-	rc = kt_reader_account_index(s->node, view, account, account_len,
-				     out->index, out->vrf_proof, &out->known);
+	rc = kt_reader_account_index_head(s->node, view, account, account_len,
+					  out->index, out->vrf_proof, &head,
+					  &out->known);
 	if (rc != KT_OK || !out->known)
 		goto out;
-	rc = kt_storage_account_head_get(st, view, out->index, &head);
-	if (rc == KT_OK)
-		rc = kt_storage_account_version_get(st, view, out->index,
-						    head.version, &rec);
+	rc = kt_storage_account_version_get(st, view, out->index, head.version,
+					    &rec);
 	if (rc == KT_ERR_NOT_FOUND)
 		rc = KT_ERR_STORAGE;
 	if (rc == KT_OK)

@@ -94,6 +94,9 @@ struct kt_storage {
 	kt_hotcache *map_cache;
 	unsigned map_cache_depth;
 	kt_hotcache *log_cache;
+	/* SHA-256(account name) -> map index of committed names (see
+	 * kt_storage_account_index_cached); NULL: disabled. */
+	kt_hotcache *name_cache;
 	size_t block_cache_bytes;
 	/* Odd while a commit changes committed map records; see map_fill. */
 	_Atomic uint64_t commit_epoch;
@@ -153,6 +156,7 @@ struct kt_storage_batch {
 	 * write immutable nodes and need no drop. */
 	int log_rewritten;
 	int wrote_checkpoints;      /* checkpoint or cosignature records */
+	int wrote_names;            /* account_names records (name cache) */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -293,6 +297,9 @@ static int caches_open(kt_storage *st, const kt_storage_options *o)
 	if (r == KT_OK)
 		r = kt_hotcache_new(o->log_cache_entries, LOG_NODE_KEY_BYTES,
 				    KT_HASH_BYTES, &st->log_cache);
+	if (r == KT_OK)
+		r = kt_hotcache_new(o->name_cache_entries, KT_HASH_BYTES,
+				    KT_INDEX_BYTES, &st->name_cache);
 	return r;
 }
 
@@ -420,6 +427,40 @@ static int warm_log(struct warm *w, kt_storage_warm_stats *out)
 	return r == KT_OK ? warm_iter_error(w, "warm log cache") : r;
 }
 
+static void name_cache_key(uint8_t k[KT_HASH_BYTES], const uint8_t *account,
+			   size_t account_len);
+
+/* Account names in key order (each record is immutable once written). */
+static int warm_names(struct warm *w, kt_storage_warm_stats *out)
+{
+	kt_storage *st = w->st;
+	size_t budget = kt_hotcache_capacity(st->name_cache) / 4 * 3;
+	uint8_t at[KT_ACCOUNT_MAX], ck[KT_HASH_BYTES];
+	const uint8_t *k, *v;
+	size_t kl, vl;
+	int r;
+
+	r = warm_reopen(w, (const uint8_t *)"", 0, 0);
+	while (r == KT_OK && rocksdb_iter_valid(w->it) &&
+	       out->names < budget && !warm_stopping(w)) {
+		k = (const uint8_t *)rocksdb_iter_key(w->it, &kl);
+		v = (const uint8_t *)rocksdb_iter_value(w->it, &vl);
+		if (kl >= KT_ACCOUNT_MIN && kl <= KT_ACCOUNT_MAX &&
+		    vl == KT_INDEX_BYTES) {
+			name_cache_key(ck, k, kl);
+			if (!kt_hotcache_put_if(st->name_cache, ck, 0, v, vl,
+						&st->commit_epoch, w->epoch)) {
+				memcpy(at, k, kl);
+				r = warm_reopen(w, at, kl, 0);
+				continue;
+			}
+			out->names++;
+		}
+		rocksdb_iter_next(w->it);
+	}
+	return r == KT_OK ? warm_iter_error(w, "warm name cache") : r;
+}
+
 int kt_storage_warm_caches(kt_storage *st, int (*stop)(void *), void *ctx,
 			   kt_storage_warm_stats *out)
 {
@@ -442,6 +483,10 @@ int kt_storage_warm_caches(kt_storage *st, int (*stop)(void *), void *ctx,
 		w.cf = KT_CF_LOG_NODES;
 		r = warm_log(&w, out);
 	}
+	if (r == KT_OK && st->name_cache != NULL && (stop == NULL || !stop(ctx))) {
+		w.cf = KT_CF_ACCOUNT_NAMES;
+		r = warm_names(&w, out);
+	}
 	if (w.it != NULL)
 		rocksdb_iter_destroy(w.it);
 	return r;
@@ -456,6 +501,7 @@ void kt_storage_options_init(kt_storage_options *o)
 	o->cache_entries = KT_STORAGE_CACHE_DEFAULT_ENTRIES;
 	o->cache_max_depth = KT_STORAGE_CACHE_DEFAULT_DEPTH;
 	o->log_cache_entries = KT_STORAGE_LOG_CACHE_DEFAULT_ENTRIES;
+	o->name_cache_entries = KT_STORAGE_NAME_CACHE_DEFAULT_ENTRIES;
 }
 
 static void free_handles(kt_storage *st)
@@ -501,6 +547,7 @@ void kt_storage_close(kt_storage *st)
 		rocksdb_writeoptions_destroy(st->wo_nosync);
 	kt_hotcache_free(st->map_cache);
 	kt_hotcache_free(st->log_cache);
+	kt_hotcache_free(st->name_cache);
 	pthread_mutex_destroy(&st->prune_mu);
 	free(st);
 }
@@ -1360,6 +1407,58 @@ int kt_storage_account_index_get(kt_storage *st, kt_storage_view *v,
 	return r;
 }
 
+/* The name cache's key of an account: SHA-256 of the name (names are up
+ * to 255 bytes, cache keys fixed). */
+static void name_cache_key(uint8_t k[KT_HASH_BYTES], const uint8_t *account,
+			   size_t account_len)
+{
+	kt_sha256(k, account, account_len);
+}
+
+static void name_cache_drop(kt_storage *st, const uint8_t *account,
+			    size_t account_len)
+{
+	uint8_t k[KT_HASH_BYTES];
+
+	if (st->name_cache == NULL)
+		return;
+	name_cache_key(k, account, account_len);
+	kt_hotcache_drop(st->name_cache, k);
+}
+
+int kt_storage_account_index_cached(kt_storage *st, const uint8_t *account,
+				    size_t account_len,
+				    uint8_t index[KT_INDEX_BYTES])
+{
+	uint8_t k[KT_HASH_BYTES];
+	uint64_t tag, epoch;
+	size_t len = 0;
+	int r;
+
+	memset(index, 0, KT_INDEX_BYTES);
+	if (account == NULL || account_len < KT_ACCOUNT_MIN ||
+	    account_len > KT_ACCOUNT_MAX)
+		return KT_ERR_INVALID_ARG;
+	if (st->name_cache == NULL)
+		return kt_storage_account_index_get(st, NULL, account,
+						    account_len, index);
+	name_cache_key(k, account, account_len);
+	if (kt_hotcache_get(st->name_cache, k, UINT64_MAX, &tag, index, &len)) {
+		if (len == KT_INDEX_BYTES)
+			return KT_OK;
+		memset(index, 0, KT_INDEX_BYTES);
+	}
+	/* Before the read: a commit that rewrites the name meanwhile makes
+	 * the fill below fail (it drops the entry under an odd epoch). */
+	epoch = fill_epoch(st);
+	r = kt_storage_account_index_get(st, NULL, account, account_len, index);
+	if (r == KT_OK && epoch != NO_FILL)
+		(void)kt_hotcache_put_if(st->name_cache, k, 0, index,
+					 KT_INDEX_BYTES, &st->commit_epoch,
+					 epoch);
+	return r;
+}
+
 /* ---- checkpoints ---------------------------------------------------------- */
 
 int kt_storage_checkpoint_get(kt_storage *st, kt_storage_view *v, uint64_t size,
@@ -1718,6 +1817,7 @@ static int batch_write(kt_storage_batch *b, kt_storage_cf cf,
 		return b->err;
 	r = check_key(cf, key, klen);
 	b->wrote_checkpoints |= cf == KT_CF_CHECKPOINTS;
+	b->wrote_names |= cf == KT_CF_ACCOUNT_NAMES;
 	if (r == KT_OK && (val == NULL && vlen > 0))
 		r = KT_ERR_INVALID_ARG;
 	if (r == KT_OK && vlen > KT_STORAGE_MAX_VALUE)
@@ -2243,6 +2343,9 @@ int kt_storage_batch_commit(kt_storage_batch *b, uint64_t applied_index)
 		if (b->ov.s[i].kv != NULL && b->ov.s[i].cf == KT_CF_LOG_NODES &&
 		    b->ov.s[i].klen == LOG_NODE_KEY_BYTES)
 			kt_hotcache_drop(st->log_cache, b->ov.s[i].kv);
+	for (i = 0; b->wrote_names && i < b->ov.cap; i++)
+		if (b->ov.s[i].kv != NULL && b->ov.s[i].cf == KT_CF_ACCOUNT_NAMES)
+			name_cache_drop(st, b->ov.s[i].kv, b->ov.s[i].klen);
 	r = write_batch(st, wb);
 	if (r == KT_OK)
 		cache_after_commit(b);
@@ -2589,6 +2692,8 @@ void kt_storage_get_stats(kt_storage *st, kt_storage_stats *out)
 	kt_hotcache_counts(st->map_cache, &out->cache_hits, &out->cache_misses);
 	kt_hotcache_counts(st->log_cache, &out->log_cache_hits,
 			   &out->log_cache_misses);
+	kt_hotcache_counts(st->name_cache, &out->name_cache_hits,
+			   &out->name_cache_misses);
 	out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
 	out->write_errors = atomic_load_explicit(&st->write_errors, memory_order_relaxed);
 }

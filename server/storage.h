@@ -81,6 +81,9 @@ extern "C" {
 #define KT_STORAGE_CACHE_DEFAULT_ENTRIES (1u << 22)
 #define KT_STORAGE_CACHE_DEFAULT_DEPTH 48u
 #define KT_STORAGE_LOG_CACHE_DEFAULT_ENTRIES (1u << 22)
+/* Account name cache (80 bytes per slot, touched as it fills): 2 x the
+ * accounts keeps nearly every name. */
+#define KT_STORAGE_NAME_CACHE_DEFAULT_ENTRIES (1u << 21)
 /* Most write-ahead log kept before the oldest is forced out by flushes. */
 #define KT_STORAGE_MAX_WAL_BYTES ((uint64_t)256 << 20)
 /* RocksDB's block cache, shared by all column families. */
@@ -125,6 +128,8 @@ typedef struct kt_storage_options {
 	                               power of two, <= 2^28); 0 disables it */
 	unsigned cache_max_depth;   /* cache map nodes with depth < this (<= 256) */
 	size_t log_cache_entries;   /* log node hash cache slots; 0 disables */
+	size_t name_cache_entries;  /* account name -> index cache slots; 0
+	                               disables */
 	size_t block_cache_bytes;   /* RocksDB block cache; 0: the default */
 	kt_storage_log_fn log;      /* NULL: errors are only returned */
 	void *log_ctx;
@@ -273,6 +278,18 @@ KT_MUST_CHECK int kt_storage_account_index_get(kt_storage *st,
 					       const uint8_t *account,
 					       size_t account_len,
 					       uint8_t index[KT_INDEX_BYTES]);
+
+/* The map index of a committed account identifier, from a cache of the
+ * name -> index records when it holds the name, else from the latest
+ * committed state (then cached).  A name's record never changes once
+ * committed, but it may be newer than any view: a caller reading through a
+ * view must check that the view holds the account (its head record).
+ * KT_ERR_NOT_FOUND if no such name is committed (not cached);
+ * KT_ERR_INVALID_ARG for a length outside 1..KT_ACCOUNT_MAX. */
+KT_MUST_CHECK int kt_storage_account_index_cached(kt_storage *st,
+						  const uint8_t *account,
+						  size_t account_len,
+						  uint8_t index[KT_INDEX_BYTES]);
 
 /* The signed checkpoint note of tree size `size` (heap, kt_storage_free). */
 KT_MUST_CHECK int kt_storage_checkpoint_get(kt_storage *st, kt_storage_view *v,
@@ -447,12 +464,14 @@ typedef struct kt_storage_warm_stats {
 	uint64_t map_positions; /* newest records stored in the map cache */
 	uint64_t map_records;   /* map records read (all versions) */
 	uint64_t log_nodes;     /* log node hashes stored */
+	uint64_t names;         /* account names stored in the name cache */
 } kt_storage_warm_stats;
 
 /* Fills the hot caches from the database, so that reads after a restart
  * come from memory at once: the newest record of every map position the
  * map cache takes (upper levels first), then log nodes (upper levels
- * first), each until the cache is three quarters full.  Safe beside the
+ * first), then account names (in name order), each until the cache is
+ * three quarters full.  Safe beside the
  * apply thread and readers (a commit meanwhile makes it re-read from the
  * position it was at).  Calls stop(ctx) every few thousand records and
  * returns KT_OK early when it says nonzero.  *out (may be NULL) counts what
@@ -470,6 +489,8 @@ typedef struct kt_storage_stats {
 	uint64_t log_cache_misses;
 	uint64_t commits;
 	uint64_t write_errors;
+	uint64_t name_cache_hits;  /* account name cache */
+	uint64_t name_cache_misses;
 } kt_storage_stats;
 
 /* A number that changes after every commit that wrote a checkpoint or a
