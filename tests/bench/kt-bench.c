@@ -87,6 +87,31 @@ static void print_row(const char *name, double us, const char *note)
 
 #define LIMIT_ROUNDS 5
 
+/* Time of one SHA-256 of a 65-byte tree node in a chain of dependent hashes
+ * (as on a tree path): the fastest of `rounds` rounds of n / rounds hashes,
+ * so a burst of other work on a shared machine does not make the limit (and
+ * every ratio to it) look better. */
+static double node_hash_limit_us(long n, int rounds)
+{
+	uint8_t node[KT_HASH_BYTES * 2], out[KT_HASH_BYTES];
+	double best = 0, t0, us;
+	long i;
+	int round;
+
+	rng_fill(node, sizeof(node));
+	for (round = 0; round < rounds; round++) {
+		t0 = now_us();
+		for (i = 0; i < n / rounds; i++) {
+			kt_sha256_prefixed(out, 0x01, node, 32, node + 32, 32);
+			node[0] ^= out[0];
+		}
+		us = (now_us() - t0) / (double)(n / rounds);
+		if (round == 0 || us < best)
+			best = us;
+	}
+	return best;
+}
+
 static void bench_limits(struct limits *lim, int quick)
 {
 	uint8_t node[KT_HASH_BYTES * 2], out[KT_HASH_BYTES];
@@ -94,25 +119,9 @@ static void bench_limits(struct limits *lim, int quick)
 	long i, n = quick ? 20000 : 2000000;
 	double t0, sodium_node_us;
 	char note[64];
-	int round;
 
-	/* A chain of dependent hashes, as on a tree path; the fastest of
-	 * LIMIT_ROUNDS rounds, so a burst of other work on a shared machine
-	 * does not make the limit (and every ratio to it) look better. */
+	lim->sha256_node_us = node_hash_limit_us(n, LIMIT_ROUNDS);
 	rng_fill(node, sizeof(node));
-	lim->sha256_node_us = 0;
-	for (round = 0; round < LIMIT_ROUNDS; round++) {
-		double us;
-
-		t0 = now_us();
-		for (i = 0; i < n / LIMIT_ROUNDS; i++) {
-			kt_sha256_prefixed(out, 0x01, node, 32, node + 32, 32);
-			node[0] ^= out[0];
-		}
-		us = (now_us() - t0) / (double)(n / LIMIT_ROUNDS);
-		if (round == 0 || us < lim->sha256_node_us)
-			lim->sha256_node_us = us;
-	}
 
 	/* the same node through libsodium's (portable C) SHA-256, for the ratio */
 	t0 = now_us();
@@ -291,30 +300,61 @@ static unsigned proof_depth(const uint8_t *proof, size_t len)
 	return len >= 3 ? ((unsigned)proof[1] << 8) | proof[2] : 0;
 }
 
-static int double_cmp(const void *a, const void *b)
+/* Rounds of the map update measurement (reps is a multiple). */
+#define MAP_ROUNDS 5
+
+/* One round of map updates and the hash limit measured just before it. */
+struct map_round {
+	double us;       /* time of the round's updates */
+	double hashes;   /* their paths' node hashes (depth + 1 each) */
+	double limit_us; /* one node hash, measured before the round */
+	double ratio;    /* us / (hashes * limit_us) */
+};
+
+static int round_cmp(const void *a, const void *b)
 {
-	double x = *(const double *)a, y = *(const double *)b;
+	double x = ((const struct map_round *)a)->ratio;
+	double y = ((const struct map_round *)b)->ratio;
 
 	return x < y ? -1 : x > y;
 }
 
-/* Rounds of the map update measurement (reps is a multiple). */
-#define MAP_ROUNDS 5
+static double limit_min(const struct map_round *r)
+{
+	double m = r[0].limit_us;
+	int k;
 
-static void bench_map(uint64_t nkeys, const struct limits *lim, int quick)
+	for (k = 1; k < MAP_ROUNDS; k++)
+		m = r[k].limit_us < m ? r[k].limit_us : m;
+	return m;
+}
+
+static double limit_max(const struct map_round *r)
+{
+	double m = r[0].limit_us;
+	int k;
+
+	for (k = 1; k < MAP_ROUNDS; k++)
+		m = r[k].limit_us > m ? r[k].limit_us : m;
+	return m;
+}
+
+static void bench_map(uint64_t nkeys, int quick)
 {
 	kt_map_mem *mem = NULL;
 	kt_map_store store;
 	kt_map_entry *entries;
 	uint8_t root[KT_HASH_BYTES], digest[KT_HASH_BYTES], index[KT_HASH_BYTES];
 	long i, reps = quick ? 200 : 20000;
-	double t0, t_load, t_prove = 0, t_verify = 0, t_round[MAP_ROUNDS] = {0};
+	double t0, t_load, t_prove = 0, t_verify = 0;
+	struct map_round rounds[MAP_ROUNDS];
 	double depth_sum = 0, size_sum = 0;
 	size_t size_max = 0, *sizes;
 	unsigned depth_max = 0;
 	char note[128];
 	int r;
 
+	memset(rounds, 0, sizeof(rounds));
 	entries = malloc(nkeys * sizeof(*entries));
 	sizes = malloc((size_t)reps * sizeof(*sizes));
 	if (entries == NULL || sizes == NULL)
@@ -358,27 +398,34 @@ static void bench_map(uint64_t nkeys, const struct limits *lim, int quick)
 	}
 
 	/* Updates of random present keys (a new version of an account): the
-	 * path's depth + 1 node hashes is the floor.  Timed in rounds; the
-	 * median round is the figure (a burst of other work on a shared
-	 * machine moves one round, not the median). */
+	 * path's depth + 1 node hashes is the floor.  Timed in rounds, each
+	 * beside its own fresh measurement of the hash limit (this shared
+	 * host's speed drifts over a run); the round with the median ratio is
+	 * the figure. */
 	for (i = 0; i < reps; i++) {
 		kt_map_entry *e = &entries[rng_next() % nkeys];
+		int round = (int)(i / (reps / MAP_ROUNDS));
 		uint8_t *proof = NULL;
 		size_t plen = 0;
+		unsigned depth;
 
+		if (i % (reps / MAP_ROUNDS) == 0)
+			rounds[round].limit_us = node_hash_limit_us(quick ? 3000 : 60000, 3);
 		rng_fill(digest, sizeof(digest));
 		memcpy(index, e->index, sizeof(index)); /* as for proofs */
 		t0 = now_us();
 		r = kt_map_update(&store, (uint64_t)i + 2, index, digest, root);
-		t_round[i % MAP_ROUNDS] += now_us() - t0;
+		rounds[round].us += now_us() - t0;
 		if (r != KT_OK)
 			die("map update", r);
 		memcpy(e->digest, digest, sizeof(digest));
 		r = kt_map_prove(&store, (uint64_t)i + 2, e->index, &proof, &plen);
 		if (r != KT_OK)
 			die("map prove", r);
-		depth_sum += proof_depth(proof, plen);
-		depth_max = proof_depth(proof, plen) > depth_max ? proof_depth(proof, plen) : depth_max;
+		depth = proof_depth(proof, plen);
+		depth_sum += depth;
+		rounds[round].hashes += depth + 1;
+		depth_max = depth > depth_max ? depth : depth_max;
 		free(proof);
 	}
 
@@ -388,18 +435,23 @@ static void bench_map(uint64_t nkeys, const struct limits *lim, int quick)
 	print_row("bulk load, per key", t_load / (double)nkeys, note);
 	{
 		double mean_depth = depth_sum / (double)reps;
-		double floor_us = (mean_depth + 1) * lim->sha256_node_us;
-		double per;
+		const struct map_round *mid;
+		int k;
 
-		qsort(t_round, MAP_ROUNDS, sizeof(t_round[0]), double_cmp);
-		per = t_round[MAP_ROUNDS / 2] / (double)(reps / MAP_ROUNDS);
+		for (k = 0; k < MAP_ROUNDS; k++)
+			rounds[k].ratio = rounds[k].us /
+					  (rounds[k].hashes * rounds[k].limit_us);
+		qsort(rounds, MAP_ROUNDS, sizeof(rounds[0]), round_cmp);
+		mid = &rounds[MAP_ROUNDS / 2];
 		snprintf(note, sizeof(note),
 			 "(mean depth %.1f, max %u: %.2f x the %.1f node hashes; target <= 1.5)",
-			 mean_depth, depth_max, per / floor_us, mean_depth + 1);
-		print_row("update of a present key", per, note);
-		printf("  %-44s %.3f .. %.3f us\n", "  rounds (median above)",
-		       t_round[0] / (double)(reps / MAP_ROUNDS),
-		       t_round[MAP_ROUNDS - 1] / (double)(reps / MAP_ROUNDS));
+			 mean_depth, depth_max, mid->ratio, mean_depth + 1);
+		print_row("update of a present key",
+			  mid->us / (double)(reps / MAP_ROUNDS), note);
+		printf("  %-44s %.2f .. %.2f x (hash limit %.3f .. %.3f us)\n",
+		       "  ratio over the rounds", rounds[0].ratio,
+		       rounds[MAP_ROUNDS - 1].ratio, limit_min(rounds),
+		       limit_max(rounds));
 	}
 	print_row("proof: generate", t_prove / (double)reps, "");
 	print_row("proof: verify", t_verify / (double)reps, "");
@@ -548,7 +600,7 @@ int main(int argc, char **argv)
 	bench_log(o.log_size, &lim, o.quick);
 	for (size_t k = 0; k < o.n_map_sizes; k++)
 		if (o.map_sizes[k] >= 2)
-			bench_map(o.map_sizes[k], &lim, o.quick);
+			bench_map(o.map_sizes[k], o.quick);
 	bench_vrf_and_notes(&lim, o.quick);
 	return 0;
 }
