@@ -2,12 +2,11 @@
  * itest.c — the integration-test harness: ktd processes, calls, requests
  * (see itest.h).
  */
-#define _GNU_SOURCE /* nftw flags */
+#define _GNU_SOURCE
 #include "itest.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +22,7 @@
 #include <sodium.h>
 
 #include "keytrail/v1/directory.pb-c.h"
+#include "kt_test_fs.h"
 
 #define MAX_PROCS 8
 #define MAX_DIRS 8
@@ -55,16 +55,6 @@ static void kill_all(void)
 			procs[i].pid = 0;
 		}
 	}
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
 }
 
 static void print_log_tail(const char *path)
@@ -101,7 +91,7 @@ static void at_exit(void)
 			fprintf(stderr, "itest: %s %s\n",
 				keep ? "kept" : "removing", dirs[i]);
 		if (!keep)
-			nftw(dirs[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
+			kt_test_rm_tree(dirs[i]);
 	}
 }
 

@@ -33,7 +33,6 @@
  *   (9) cost: apply time per change is measured and printed (no assertion).
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,6 +56,7 @@
 #include "kt_types.h"
 #include "kt_vrf.h"
 #include "storage.h"
+#include "kt_test_fs.h"
 
 #define ORIGIN "test.example/log"
 #define MAX_ACCTS 16
@@ -101,20 +101,6 @@ struct fx {
 	struct snap snaps[MAX_SNAPS];
 	size_t nsnaps;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void open_apply(struct fx *f)
 {
@@ -161,7 +147,7 @@ static void fx_free(struct fx *f)
 
 	kt_apply_free(f->a);
 	kt_storage_close(f->st);
-	rm_tree(f->dir);
+	kt_test_rm_tree(f->dir);
 	kt_log_memstore_free(f->lm);
 	kt_map_mem_free(f->mm);
 	for (i = 0; i < f->nacct; i++)

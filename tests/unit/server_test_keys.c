@@ -15,7 +15,6 @@
  *       submitted through it, closes, and reopens at the same head.
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,17 +35,9 @@
 #include "kt_note.h"
 #include "log.h"
 #include "node.h"
+#include "kt_test_fs.h"
 
 #define ORIGIN "keys.example/log"
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 struct fx {
 	char dir[64];
@@ -76,7 +67,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	kt_config_free(&f->cfg);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	kt_test_rm_tree(f->dir);
 	free(f);
 	return 0;
 }

@@ -15,7 +15,6 @@
  *   - warming fills it, and a disabled cache gives the same answers.
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +37,7 @@
 #include "node.h"
 #include "reader.h"
 #include "storage.h"
+#include "kt_test_fs.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -49,15 +49,6 @@ struct fx {
 	kt_node *node;
 	int have_cfg;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int fx_setup(void **state)
 {
@@ -87,7 +78,7 @@ static int fx_teardown(void **state)
 	kt_storage_close(f->st);
 	if (f->have_cfg)
 		kt_config_free(&f->cfg);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	kt_test_rm_tree(f->dir);
 	free(f);
 	return 0;
 }

@@ -12,7 +12,6 @@
  *   (2) kt_reader_open refuses a size beyond its view's newest checkpoint.
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +29,7 @@
 #include "node.h"
 #include "reader.h"
 #include "storage.h"
+#include "kt_test_fs.h"
 
 #define WAIT_MS 20000u
 
@@ -38,15 +38,6 @@ struct fx {
 	kt_config cfg;
 	kt_node *node;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void set(kt_config *cfg, const char *kv)
 {
@@ -77,7 +68,7 @@ static int fx_setup(void **state)
 	    kt_node_open(&f->cfg, &f->node, err, sizeof(err)) != KT_OK) {
 		fprintf(stderr, "node: %s\n", err);
 		kt_config_free(&f->cfg);
-		nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		kt_test_rm_tree(f->dir);
 		free(f);
 		return -1;
 	}
@@ -91,7 +82,7 @@ static int fx_teardown(void **state)
 
 	kt_node_close(f->node);
 	kt_config_free(&f->cfg);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	kt_test_rm_tree(f->dir);
 	free(f);
 	return 0;
 }

@@ -17,7 +17,6 @@
  *       batch succeeds.
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +39,7 @@
 #include "kt_types.h"
 #include "sequencer.h"
 #include "storage.h"
+#include "kt_test_fs.h"
 
 #define ORIGIN "seq.example/log"
 #define HOUR_MS UINT64_C(3600000)
@@ -68,15 +68,6 @@ struct fx {
 
 	_Atomic uint64_t clock_ms;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void make_prov(struct fx *f)
 {
@@ -144,7 +135,7 @@ static void fx_free(struct fx *f)
 	}
 	kt_apply_free(f->a);
 	kt_storage_close(f->st);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	kt_test_rm_tree(f->dir);
 	kt_note_signer_wipe(&f->signer);
 	free(f->prov);
 	free(f->calls);

@@ -35,7 +35,6 @@
  *       under ThreadSanitizer, which refuses threads after such a fork.)
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -58,6 +57,7 @@
 #include "kt_log.h"
 #include "kt_map.h"
 #include "storage.h"
+#include "kt_test_fs.h"
 
 #define H KT_HASH_BYTES
 
@@ -85,20 +85,6 @@ struct fx {
 	kt_storage *st;
 };
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -114,7 +100,7 @@ static int fx_setup(void **state)
 	f->opt.log = sink_fn;
 	f->opt.log_ctx = &f->sink;
 	if (kt_storage_open(f->dir, &f->opt, &f->st) != KT_OK) {
-		rm_tree(f->dir);
+		kt_test_rm_tree(f->dir);
 		free(f);
 		return -1;
 	}
@@ -127,7 +113,7 @@ static int fx_teardown(void **state)
 	struct fx *f = *state;
 
 	kt_storage_close(f->st);
-	rm_tree(f->dir);
+	kt_test_rm_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -348,7 +334,7 @@ static void test_open_close_reopen(void **state)
 	o.create = 0;
 	assert_int_equal(kt_storage_open(empty, &o, &other), KT_ERR_NOT_FOUND);
 	assert_null(other);
-	rm_tree(empty);
+	kt_test_rm_tree(empty);
 }
 
 /* ---- (2) format version -------------------------------------------------- */
@@ -426,19 +412,19 @@ static void test_format_mismatch(void **state)
 	/* a database with only some of our families is not touched */
 	raw_put(dir2, 1, "k", (const uint8_t *)"x", 1, some, 2);
 	assert_int_equal(kt_storage_open(dir2, &f->opt, &st), KT_ERR_STORAGE_FORMAT);
-	rm_tree(dir2);
+	kt_test_rm_tree(dir2);
 
 	/* all families, data, but no format record: refused too */
 	assert_non_null(mkdtemp(strcpy(dir2, "/tmp/kt-storage-noformat-XXXXXX")));
 	raw_put(dir2, 1, "k", (const uint8_t *)"x", 1, all_cfs, 8);
 	assert_int_equal(kt_storage_open(dir2, &f->opt, &st), KT_ERR_STORAGE_FORMAT);
-	rm_tree(dir2);
+	kt_test_rm_tree(dir2);
 	/* all families and empty (an interrupted creation): initialised */
 	assert_non_null(mkdtemp(strcpy(dir2, "/tmp/kt-storage-emptycf-XXXXXX")));
 	raw_put(dir2, 7, "k", (const uint8_t *)"x", 1, all_cfs, 8);
 	assert_int_equal(kt_storage_open(dir2, &f->opt, &st), KT_OK);
 	kt_storage_close(st);
-	rm_tree(dir2);
+	kt_test_rm_tree(dir2);
 }
 
 /* ---- (3) batch atomicity ------------------------------------------------- */
@@ -1268,7 +1254,7 @@ static void test_cache_equivalence(void **state)
 			assert_int_equal(stats.cache_hits, 0);
 		kt_map_mem_free(mm);
 		kt_storage_close(st);
-		rm_tree(dir);
+		kt_test_rm_tree(dir);
 	}
 	free(roots);
 	free(roots2);
@@ -1431,7 +1417,7 @@ static void test_warm_caches(void **state)
 		assert_int_equal(kt_storage_warm_caches(st, NULL, NULL, &ws), KT_OK);
 		assert_int_equal(ws.map_positions + ws.log_nodes, 0);
 		kt_storage_close(st);
-		rm_tree(dir);
+		kt_test_rm_tree(dir);
 	}
 }
 

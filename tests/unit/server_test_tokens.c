@@ -31,7 +31,6 @@
  *       hold byte-identical records.
  */
 #define _GNU_SOURCE 1
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +49,7 @@
 #include "kt_note.h"
 #include "kt_types.h"
 #include "storage.h"
+#include "kt_test_fs.h"
 
 #define ORIGIN "test.example/tokens"
 #define T0 UINT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
@@ -69,15 +69,6 @@ struct tok {
 	char account[64];
 	kt_provenance pv;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void open_apply(struct fx *f)
 {
@@ -123,7 +114,7 @@ static void fx_free(struct fx *f)
 {
 	kt_apply_free(f->a);
 	kt_storage_close(f->st);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	kt_test_rm_tree(f->dir);
 	kt_note_signer_wipe(&f->signer);
 	free(f);
 }
