@@ -38,6 +38,9 @@
  *   - After a failed call on a kt_client, kt_client_last_status() tells what
  *     the server answered and kt_client_evidence_json() hands out the
  *     evidence of a failed verification.
+ *   - libkeytrail.so (SONAME libkeytrail.so.0) exports exactly the
+ *     functions declared here and in kt_err.h, versioned KEYTRAIL_0; every
+ *     other symbol is local (test client_exports).
  *
  * THREAD SAFETY: objects are not locked.  A kt_client (and a
  * kt_client_config) must be used by one thread at a time; separate clients
