@@ -393,6 +393,15 @@ static const char *short_method(size_t m)
 	return strrchr(method_names[m], '/') + 1;
 }
 
+/* Whether the series of method m with status code c is shown while still 0:
+ * code OK of every method, and every code of the Admin methods.  A series
+ * that first appears at 1 is invisible to Prometheus' increase(), and the
+ * first operator change after a start must not be (alerts.yml). */
+static int rpc_series_always(size_t m, size_t c)
+{
+	return c == 0 || strncmp(method_names[m], "/keytrail.v1.Admin/", 19) == 0;
+}
+
 static void render_rpc(out *o)
 {
 	char labels[96];
@@ -404,7 +413,7 @@ static void render_rpc(out *o)
 	for (m = 0; m < N_METHODS; m++)
 		for (c = 0; c < N_CODES; c++) {
 			v = atomic_load_explicit(&reg.rpc[m][c], memory_order_relaxed);
-			if (v > 0)
+			if (v > 0 || rpc_series_always(m, c))
 				put(o, "ktd_rpc_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
 				    short_method(m), code_names[c],
 				    (unsigned long long)v);

@@ -115,8 +115,10 @@ void kt_metrics_reset(void);
 /* Most bytes of a request head (request line and headers) read; a longer
  * one gets 400. */
 #define KT_METRICS_HTTP_MAX_REQUEST 4096
-/* How long one connection may take to send its request head. */
-#define KT_METRICS_HTTP_TIMEOUT_MS 5000
+/* How long one connection may take to send its request head (and to take
+ * the answer): a scraper sends its request at once; connections are served
+ * one at a time, so this bounds what an idle one costs the others. */
+#define KT_METRICS_HTTP_TIMEOUT_MS 1000
 
 typedef struct kt_metrics_http kt_metrics_http;
 

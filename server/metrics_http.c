@@ -11,6 +11,7 @@
  * connection before the client has read the answer.  A self-pipe wakes the
  * thread for kt_metrics_http_stop.
  */
+#define _GNU_SOURCE /* accept4 */
 #include "metrics.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 
 #define LISTEN_BACKLOG 16
 #define DRAIN_MS 200
+#define ACCEPT_BACKOFF_MS 100
 #define DRAIN_MAX (64u * 1024u)
 #define MAX_HOST 256
 
@@ -252,9 +254,19 @@ static void *http_thread(void *arg)
 	for (;;) {
 		if (wait_fd(h, h->fd, POLLIN, -1) < 0)
 			return NULL;
-		c = accept(h->fd, NULL, NULL);
-		if (c < 0)
-			continue;   /* EAGAIN, ECONNABORTED, EMFILE: try again */
+		/* Non-blocking: every read and write waits in poll, so the
+		 * deadlines and the stop pipe always apply. */
+		c = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0) {
+			/* Out of descriptors or memory: the waiting connection
+			 * keeps the socket readable, so pause instead of
+			 * spinning (the stop pipe still ends the wait). */
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED &&
+			    wait_fd(h, h->wake[0], POLLIN, ACCEPT_BACKOFF_MS) < 0)
+				return NULL;
+			continue;
+		}
 		handle_conn(h, c);
 		close(c);
 	}

@@ -25,6 +25,8 @@
  *       in use, and serves (then stops) on 127.0.0.1:0.
  * Runtime: well under 1 s, normal and under ASan+UBSan.
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -208,9 +213,14 @@ static void test_rpc(void **state)
 	check_line("ktd_rpc_duration_seconds_bucket{method=\"Lookup\",le=\"+Inf\"} 5");
 	check_line("ktd_rpc_duration_seconds_sum{method=\"Status\"} 0");
 	check_line("ktd_rpc_duration_seconds_bucket{method=\"Status\",le=\"0.0001\"} 1");
-	/* never-called methods have no series */
-	check_no_line_prefix("ktd_rpc_requests_total{method=\"Check\"");
+	/* never-called methods: code OK shown at 0 (so that increase() sees
+	 * the first call), other codes absent, except on the Admin methods,
+	 * whose every code is shown (the first OperatorUpdate must alert) */
+	check_line("ktd_rpc_requests_total{method=\"Check\",code=\"OK\"} 0");
+	check_no_line_prefix("ktd_rpc_requests_total{method=\"Check\",code=\"NOT_FOUND\"}");
 	check_no_line_prefix("ktd_rpc_duration_seconds_count{method=\"Check\"}");
+	check_line("ktd_rpc_requests_total{method=\"OperatorUpdate\",code=\"OK\"} 0");
+	check_line("ktd_rpc_requests_total{method=\"OperatorUpdate\",code=\"PERMISSION_DENIED\"} 0");
 }
 
 /* (4) */
@@ -320,17 +330,13 @@ static void check_sample(const char *line, size_t len, const char *fam,
 		assert_true((line[i] >= '0' && line[i] <= '9') || line[i] == '.');
 }
 
-/* (7) */
-static void test_well_formed(void **state)
+/* Every line of t is a HELP, a TYPE after its HELP, or a sample of the
+ * family just declared. */
+static void check_well_formed(const char *t)
 {
 	char fam[128] = "", type[32] = "", help_of[128] = "";
-	char *t, *p, *nl;
+	const char *p, *nl;
 
-	(void)state;
-	kt_metrics_rpc_done(0, 0, kt_metrics_now_ns());
-	(void)kt_metrics_observe(KT_METRIC_BATCH_SIZE, 2);
-	(void)kt_metrics_set(KT_METRIC_COSIGNED_SIZE, 1);
-	t = render();
 	assert_true(strlen(t) > 0 && t[strlen(t) - 1] == '\n');
 	for (p = t; *p != '\0'; p = nl + 1) {
 		nl = strchr(p, '\n');
@@ -351,6 +357,19 @@ static void test_well_formed(void **state)
 			check_sample(p, (size_t)(nl - p), fam, type);
 		}
 	}
+}
+
+/* (7) */
+static void test_well_formed(void **state)
+{
+	char *t;
+
+	(void)state;
+	kt_metrics_rpc_done(0, 0, kt_metrics_now_ns());
+	(void)kt_metrics_observe(KT_METRIC_BATCH_SIZE, 2);
+	(void)kt_metrics_set(KT_METRIC_COSIGNED_SIZE, 1);
+	t = render();
+	check_well_formed(t);
 	free(t);
 }
 
@@ -381,8 +400,11 @@ static void test_threads(void **state)
 	(void)state;
 	for (i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, hammer, NULL), 0);
-	mid = render();     /* concurrently: must be well formed, not exact */
-	free(mid);
+	for (i = 0; i < 20; i++) {
+		mid = render(); /* concurrently: well formed, not exact */
+		check_well_formed(mid);
+		free(mid);
+	}
 	for (i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 	snprintf(line, sizeof(line), "ktd_updates_applied_total %d",
@@ -432,9 +454,81 @@ static void test_http_start(void **state)
 	assert_int_equal(kt_metrics_http_port(NULL), 0);
 }
 
+/* Connects socket fd to port on the loopback address. */
+static void connect_local(int fd, int port)
+{
+	struct sockaddr_in a;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+#define FILLERS 256
+
+/* (10) Out of file descriptors with a client waiting: the endpoint must
+ * not spin on accept (the waiting connection keeps the socket readable),
+ * and must serve the client once descriptors are free again. */
+static void test_http_fd_exhaustion(void **state)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\n\r\n";
+	kt_metrics_http *h = NULL;
+	struct rlimit old, low;
+	int fill[FILLERS], nfill = 0, c, i;
+	char err[256], buf[64];
+	double cpu0, used;
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(kt_metrics_http_start("127.0.0.1:0", &h, err, sizeof(err)),
+			 KT_OK);
+	/* The client's socket first, then no descriptor left for accept (a
+	 * low limit, filled up), then the connection. */
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c >= 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)c + 8 < old.rlim_cur ? (rlim_t)c + 8 : old.rlim_cur;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfill < FILLERS && (fill[nfill] = open("/dev/null", O_RDONLY)) >= 0)
+		nfill++;
+	assert_true(nfill < FILLERS);
+	connect_local(c, kt_metrics_http_port(h));
+	assert_int_equal(send(c, req, sizeof(req) - 1, 0), (ssize_t)(sizeof(req) - 1));
+	cpu0 = cpu_seconds();
+	usleep(500000);
+	used = cpu_seconds() - cpu0;
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* a spinning accept loop burns ~0.5 s of cpu here */
+	if (used > 0.2)
+		fail_msg("endpoint used %.2f s of cpu in 0.5 s while out of descriptors",
+			 used);
+	/* descriptors back: the waiting client gets its answer */
+	n = recv(c, buf, sizeof(buf) - 1, MSG_WAITALL);
+	assert_true(n > 12);
+	buf[n] = '\0';
+	assert_memory_equal(buf, "HTTP/1.1 200", 12);
+	close(c);
+	kt_metrics_http_stop(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_http_fd_exhaustion, setup),
 		cmocka_unit_test_setup(test_scalars, setup),
 		cmocka_unit_test_setup(test_histograms, setup),
 		cmocka_unit_test_setup(test_rpc, setup),
