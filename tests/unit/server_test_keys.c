@@ -36,6 +36,7 @@
 #include "log.h"
 #include "node.h"
 #include "kt_test_fs.h"
+#include "server_test_util.h"
 
 #define ORIGIN "keys.example/log"
 
@@ -395,25 +396,6 @@ static void test_dev_mode(void **state)
 
 /* ---- (4) the node ----------------------------------------------------------------- */
 
-struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	kt_change_result res;
-};
-
-static void on_done(void *arg, const kt_change_result *r, const kt_apply_head *h)
-{
-	struct waiter *w = arg;
-
-	(void)h;
-	pthread_mutex_lock(&w->mu);
-	w->res = *r;
-	w->done = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
 static void wait_head(kt_node *n, uint64_t size)
 {
 	kt_apply_head h;
@@ -431,13 +413,9 @@ static void wait_head(kt_node *n, uint64_t size)
 static void test_node(void **state)
 {
 	struct fx *f = *state;
-	struct waiter w;
+	kt_change_result res;
 	kt_node *n = NULL;
-	kt_change c;
-	kt_provenance pv;
 	kt_apply_head h1, h2;
-	kt_wbuf wb;
-	uint8_t seed[32], sk[64];
 
 	kt_slog_set_level(KT_SLOG_ERROR);
 	set(f, "dev_mode=true");
@@ -447,45 +425,10 @@ static void test_node(void **state)
 	assert_non_null(kt_node_storage(n));
 	wait_head(n, 1); /* the empty log's first heartbeat */
 
-	memset(&pv, 0, sizeof(pv));
-	pv.type = KT_PROV_OPERATOR;
-	pv.op.op = KT_OP_ADD_DEVICE;
-	pv.op.device.id[0] = 'd';
-	pv.op.device.id_len = 1;
-	pv.op.device.sign_pk.type = KT_SIGN_KEY_ED25519;
-	memset(seed, 3, sizeof(seed));
-	assert_int_equal(crypto_sign_seed_keypair(pv.op.device.sign_pk.pk, sk, seed), 0);
-	pv.op.device.enc_pk.type = KT_ENC_KEY_X25519;
-	assert_int_equal(crypto_scalarmult_base(pv.op.device.enc_pk.pk, seed), 0);
-	pv.op.device.kind = KT_DEVICE_OTHER;
-	memcpy(pv.reason, "t", 1);
-	pv.reason_len = 1;
-	memset(&c, 0, sizeof(c));
-	memcpy(c.account, "node-test", 9);
-	c.account_len = 9;
-	kt_wbuf_init(&wb, KT_PROVENANCE_MAX_BYTES);
-	assert_int_equal(kt_provenance_encode(&wb, &pv), KT_OK);
-	assert_int_equal(kt_wbuf_take(&wb, &c.provenance, &c.provenance_len), KT_OK);
-	c.has_vrf = 1;
-	assert_int_equal(kt_vrf_prove(c.vrf_proof, kt_node_keys_get(n)->vrf_sk,
-				      c.account, c.account_len), KT_OK);
-	{
-		uint8_t beta[64];
-
-		assert_int_equal(kt_vrf_proof_to_hash(beta, c.vrf_proof), KT_OK);
-		kt_vrf_index(c.index, beta);
-	}
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	assert_int_equal(kt_node_submit(n, &c, on_done, &w), KT_OK);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	assert_int_equal(w.res.code, KT_OK);
-	assert_int_equal(w.res.version, 1);
-	wait_head(n, w.res.log_index + 1);
+	res = kt_test_node_operator_change(n, "node-test");
+	assert_int_equal(res.code, KT_OK);
+	assert_int_equal(res.version, 1);
+	wait_head(n, res.log_index + 1);
 	kt_node_head(n, &h1);
 	assert_int_equal(h1.accounts, 1);
 	assert_true(kt_node_now_ms(n) >= h1.last_timestamp_ms);
@@ -499,8 +442,6 @@ static void test_node(void **state)
 	assert_memory_equal(h2.map_root, h1.map_root, 32);
 	kt_node_close(n);
 	kt_node_close(NULL);
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mu);
 
 	/* another origin on the same data directory is refused */
 	reset_str(&f->cfg.origin, "other.example/log");

@@ -38,6 +38,7 @@
 #include "reader.h"
 #include "storage.h"
 #include "kt_test_fs.h"
+#include "server_test_util.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -252,25 +253,6 @@ static void test_warm_and_disabled(void **state)
 
 /* ---- the read path, on a dev node ---------------------------------------- */
 
-struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	kt_change_result res;
-};
-
-static void on_done(void *arg, const kt_change_result *r, const kt_apply_head *h)
-{
-	struct waiter *w = arg;
-
-	(void)h;
-	pthread_mutex_lock(&w->mu);
-	w->res = *r;
-	w->done = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
 static void set(kt_config *cfg, const char *kv)
 {
 	char err[256] = "";
@@ -300,52 +282,14 @@ static void node_open(struct fx *f)
  * readable. */
 static void create_account(kt_node *n, const char *account)
 {
-	struct waiter w;
-	kt_change c;
-	kt_provenance pv;
-	kt_wbuf wb;
+	kt_change_result res = kt_test_node_operator_change(n, account);
 	kt_reader r;
-	uint8_t seed[32], sk[64], beta[64];
 	int i;
 
-	memset(&pv, 0, sizeof(pv));
-	pv.type = KT_PROV_OPERATOR;
-	pv.op.op = KT_OP_ADD_DEVICE;
-	pv.op.device.id[0] = 'd';
-	pv.op.device.id_len = 1;
-	pv.op.device.sign_pk.type = KT_SIGN_KEY_ED25519;
-	memset(seed, 3, sizeof(seed));
-	assert_int_equal(crypto_sign_seed_keypair(pv.op.device.sign_pk.pk, sk, seed), 0);
-	pv.op.device.enc_pk.type = KT_ENC_KEY_X25519;
-	assert_int_equal(crypto_scalarmult_base(pv.op.device.enc_pk.pk, seed), 0);
-	pv.op.device.kind = KT_DEVICE_OTHER;
-	memcpy(pv.reason, "t", 1);
-	pv.reason_len = 1;
-	memset(&c, 0, sizeof(c));
-	c.account_len = strlen(account);
-	memcpy(c.account, account, c.account_len);
-	kt_wbuf_init(&wb, KT_PROVENANCE_MAX_BYTES);
-	assert_int_equal(kt_provenance_encode(&wb, &pv), KT_OK);
-	assert_int_equal(kt_wbuf_take(&wb, &c.provenance, &c.provenance_len), KT_OK);
-	c.has_vrf = 1;
-	assert_int_equal(kt_vrf_prove(c.vrf_proof, kt_node_keys_get(n)->vrf_sk,
-				      c.account, c.account_len), KT_OK);
-	assert_int_equal(kt_vrf_proof_to_hash(beta, c.vrf_proof), KT_OK);
-	kt_vrf_index(c.index, beta);
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	assert_int_equal(kt_node_submit(n, &c, on_done, &w), KT_OK);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mu);
-	assert_int_equal(w.res.code, KT_OK);
+	assert_int_equal(res.code, KT_OK);
 	for (i = 0; i < 1000; i++) {
 		assert_int_equal(kt_reader_open(&r, n, 0), KT_OK);
-		if (r.size > w.res.log_index) {
+		if (r.size > res.log_index) {
 			kt_reader_close(&r);
 			return;
 		}

@@ -40,6 +40,7 @@
 #include "sequencer.h"
 #include "storage.h"
 #include "kt_test_fs.h"
+#include "server_test_util.h"
 
 #define ORIGIN "seq.example/log"
 #define HOUR_MS UINT64_C(3600000)
@@ -71,26 +72,8 @@ struct fx {
 
 static void make_prov(struct fx *f)
 {
-	kt_provenance pv;
-	uint8_t seed[32], sk[64];
-	kt_wbuf w;
-
-	memset(&pv, 0, sizeof(pv));
-	pv.type = KT_PROV_OPERATOR;
-	pv.op.op = KT_OP_ADD_DEVICE;
-	pv.op.device.id[0] = 'd';
-	pv.op.device.id_len = 1;
-	pv.op.device.sign_pk.type = KT_SIGN_KEY_ED25519;
-	memset(seed, 7, sizeof(seed));
-	assert_int_equal(crypto_sign_seed_keypair(pv.op.device.sign_pk.pk, sk, seed), 0);
-	pv.op.device.enc_pk.type = KT_ENC_KEY_X25519;
-	assert_int_equal(crypto_scalarmult_base(pv.op.device.enc_pk.pk, seed), 0);
-	pv.op.device.kind = KT_DEVICE_PRIMARY;
-	memcpy(pv.reason, "load", 4);
-	pv.reason_len = 4;
-	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
-	assert_int_equal(kt_provenance_encode(&w, &pv), KT_OK);
-	assert_int_equal(kt_wbuf_take(&w, &f->prov, &f->prov_len), KT_OK);
+	kt_test_operator_prov(7, KT_DEVICE_PRIMARY, "load", &f->prov,
+			      &f->prov_len);
 }
 
 static struct fx *fx_new(size_t slots)
