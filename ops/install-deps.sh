@@ -11,6 +11,8 @@ packages=(
   python3-grpcio
   # libcrypto headers: integration_tls makes its test CA and certificates at run time
   libssl-dev
+  # systemd-analyze: ops_systemd_unit checks ops/systemd/ktd.service
+  systemd
 )
 
 missing=()

@@ -9,6 +9,7 @@
  */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -133,6 +134,15 @@ static struct {
 	char version[KT_METRICS_MAX_VERSION + 1];   /* "" = KT_BUILD_VERSION */
 } reg;
 
+/* The storage source: set and cleared rarely, called once per render. */
+static pthread_mutex_t source_mu = PTHREAD_MUTEX_INITIALIZER;
+static kt_metrics_storage_fn source_fn;
+static void *source_ctx;
+
+static const char *const cache_names[KT_METRICS_CACHE_COUNT] = {
+	"map", "log", "name",
+};
+
 /* ---- updates ------------------------------------------------------------------ */
 
 static void hist_observe(hist *h, const layout *lay, uint64_t v)
@@ -216,6 +226,38 @@ void kt_metrics_admin_denied(kt_metrics_deny reason)
 	atomic_fetch_add_explicit(&reg.denied[reason], 1, memory_order_relaxed);
 }
 
+void kt_metrics_set_storage_source(kt_metrics_storage_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&source_mu);
+	source_fn = fn;
+	source_ctx = fn != NULL ? ctx : NULL;
+	pthread_mutex_unlock(&source_mu);
+}
+
+void kt_metrics_clear_storage_source(kt_metrics_storage_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&source_mu);
+	if (source_fn == fn && source_ctx == ctx) {
+		source_fn = NULL;
+		source_ctx = NULL;
+	}
+	pthread_mutex_unlock(&source_mu);
+}
+
+/* Asks the source (under source_mu, so it cannot be cleared meanwhile).
+ * Returns 1 with *s filled if there is one and it answered sanely. */
+static int storage_snapshot(kt_metrics_storage *s)
+{
+	int ok = 0;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&source_mu);
+	if (source_fn != NULL)
+		ok = source_fn(source_ctx, s) == KT_OK && s->ncf <= KT_METRICS_MAX_CF;
+	pthread_mutex_unlock(&source_mu);
+	return ok;
+}
+
 int kt_metrics_set_version(const char *version)
 {
 	size_t len;
@@ -249,6 +291,7 @@ void kt_metrics_reset(void)
 	for (i = 0; i < KT_METRICS_DENY_COUNT; i++)
 		atomic_store(&reg.denied[i], 0);
 	reg.version[0] = '\0';
+	kt_metrics_set_storage_source(NULL, NULL);
 }
 
 /* ---- rendering ------------------------------------------------------------------ */
@@ -455,6 +498,57 @@ static void render_scalars(out *o)
 	}
 }
 
+/* One gauge family with a series per column family. */
+static void render_cf_gauge(out *o, const kt_metrics_storage *s,
+			    const char *name, const char *help,
+			    const uint64_t *v)
+{
+	size_t i;
+
+	put_header(o, name, help, "gauge");
+	for (i = 0; i < s->ncf; i++)
+		if (s->cf_name[i] != NULL)
+			put(o, "%s{cf=\"%s\"} %llu\n", name, s->cf_name[i],
+			    (unsigned long long)v[i]);
+}
+
+static void render_storage(out *o)
+{
+	kt_metrics_storage s;
+	size_t i;
+
+	if (!storage_snapshot(&s))
+		return;
+	render_cf_gauge(o, &s, "ktd_storage_sst_bytes",
+			"Live SST file bytes of each RocksDB column family.",
+			s.cf_sst_bytes);
+	render_cf_gauge(o, &s, "ktd_storage_memtable_bytes",
+			"Memtable bytes of each RocksDB column family.",
+			s.cf_memtable_bytes);
+	put_header(o, "ktd_block_cache_usage_bytes",
+		   "Bytes held by RocksDB's block cache.", "gauge");
+	put(o, "ktd_block_cache_usage_bytes %llu\n",
+	    (unsigned long long)s.block_cache_usage_bytes);
+	put_header(o, "ktd_block_cache_capacity_bytes",
+		   "Capacity of RocksDB's block cache (block_cache_mb).", "gauge");
+	put(o, "ktd_block_cache_capacity_bytes %llu\n",
+	    (unsigned long long)s.block_cache_capacity_bytes);
+	put_header(o, "ktd_cache_lookups_total",
+		   "Reads of the in-memory hot caches, by cache and result.",
+		   "counter");
+	for (i = 0; i < KT_METRICS_CACHE_COUNT; i++) {
+		put(o, "ktd_cache_lookups_total{cache=\"%s\",result=\"hit\"} %llu\n",
+		    cache_names[i], (unsigned long long)s.cache_hits[i]);
+		put(o, "ktd_cache_lookups_total{cache=\"%s\",result=\"miss\"} %llu\n",
+		    cache_names[i], (unsigned long long)s.cache_misses[i]);
+	}
+	put_header(o, "ktd_cache_slots",
+		   "Slots of each hot cache (0: the cache is off).", "gauge");
+	for (i = 0; i < KT_METRICS_CACHE_COUNT; i++)
+		put(o, "ktd_cache_slots{cache=\"%s\"} %llu\n", cache_names[i],
+		    (unsigned long long)s.cache_slots[i]);
+}
+
 static void render_misc(out *o)
 {
 	const char *version = reg.version[0] != '\0' ? reg.version : KT_BUILD_VERSION;
@@ -488,6 +582,7 @@ int kt_metrics_render(char **out_text, size_t *out_len)
 	o.buf[0] = '\0';
 	render_rpc(&o);
 	render_scalars(&o);
+	render_storage(&o);
 	render_misc(&o);
 	r = o.r;
 	if (r != KT_OK) {

@@ -93,6 +93,49 @@ void kt_metrics_rpc_done(int method_id, int status, uint64_t t0_ns);
 /* Counts one refused Admin call.  An unknown reason is ignored. */
 void kt_metrics_admin_denied(kt_metrics_deny reason);
 
+/* ---- storage and cache figures, read at each render ------------------- */
+
+/* The hot caches of ktd_cache_lookups_total{cache} and ktd_cache_slots. */
+typedef enum kt_metrics_cache {
+	KT_METRICS_CACHE_MAP = 0,        /* "map" */
+	KT_METRICS_CACHE_LOG,            /* "log" */
+	KT_METRICS_CACHE_NAME,           /* "name" */
+	KT_METRICS_CACHE_COUNT
+} kt_metrics_cache;
+
+/* Most column families a storage snapshot may name. */
+#define KT_METRICS_MAX_CF 16
+
+/* What a storage source reports (all absolute values):
+ * ktd_storage_sst_bytes{cf} and ktd_storage_memtable_bytes{cf} for each of
+ * the ncf column families (cf_name: static strings of [a-z_]), the block
+ * cache's usage and capacity, and per hot cache its hits, misses and
+ * slots. */
+typedef struct kt_metrics_storage {
+	size_t ncf;
+	const char *cf_name[KT_METRICS_MAX_CF];
+	uint64_t cf_sst_bytes[KT_METRICS_MAX_CF];
+	uint64_t cf_memtable_bytes[KT_METRICS_MAX_CF];
+	uint64_t block_cache_usage_bytes;
+	uint64_t block_cache_capacity_bytes;
+	uint64_t cache_hits[KT_METRICS_CACHE_COUNT];
+	uint64_t cache_misses[KT_METRICS_CACHE_COUNT];
+	uint64_t cache_slots[KT_METRICS_CACHE_COUNT];
+} kt_metrics_storage;
+
+/* Fills *out; returns KT_OK, or an error (the storage families are then
+ * left out of that render).  Called by kt_metrics_render, on its thread. */
+typedef int (*kt_metrics_storage_fn)(void *ctx, kt_metrics_storage *out);
+
+/* Makes fn(ctx) the source of the storage families (fn NULL: none, the
+ * families are left out).  Returns once no render is still calling the
+ * previous source, so its owner may then free ctx. */
+void kt_metrics_set_storage_source(kt_metrics_storage_fn fn, void *ctx);
+
+/* Removes the source if it is still fn(ctx) (a later source stays), with
+ * the same guarantee as above. */
+void kt_metrics_clear_storage_source(kt_metrics_storage_fn fn, void *ctx);
+
 /* Sets the version label of ktd_build_info (copied; default: the build's
  * version).  Returns KT_OK, KT_ERR_INVALID_ARG (NULL or empty) or
  * KT_ERR_TOO_LARGE (over KT_METRICS_MAX_VERSION bytes); the label is

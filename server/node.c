@@ -210,6 +210,27 @@ static int warm_stop(void *ctx)
 	return prune_stopping(ctx);
 }
 
+#define MIB(b) ((unsigned long long)((b) >> 20))
+
+/* What a lookup reads besides the hot caches (the account records and
+ * each account's last entry) beside the block cache that should hold it:
+ * docs/OPERATIONS.md "Memory: the hot caches". */
+static void log_sizes(kt_node *n)
+{
+	kt_storage_sizes sz;
+
+	kt_storage_get_sizes(n->st, &sz);
+	kt_slog(KT_SLOG_INFO, "storage_sizes",
+		"accounts_mb=%llu log_entries_mb=%llu map_nodes_mb=%llu "
+		"log_nodes_mb=%llu account_names_mb=%llu block_cache_mb=%llu",
+		MIB(sz.sst_bytes[KT_CF_ACCOUNTS]),
+		MIB(sz.sst_bytes[KT_CF_LOG_ENTRIES]),
+		MIB(sz.sst_bytes[KT_CF_MAP_NODES]),
+		MIB(sz.sst_bytes[KT_CF_LOG_NODES]),
+		MIB(sz.sst_bytes[KT_CF_ACCOUNT_NAMES]),
+		MIB(sz.block_cache_capacity));
+}
+
 /* Fills the hot caches from the database, so that a restarted node serves
  * lookups from memory without waiting for traffic to fill them. */
 static void warm_caches(kt_node *n)
@@ -229,6 +250,7 @@ static void warm_caches(kt_node *n)
 		(unsigned long long)ws.log_nodes, (unsigned long long)ws.names,
 		(long long)((t1.tv_sec - t0.tv_sec) * 1000 +
 			    (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	log_sizes(n);
 }
 
 /* The node's background thread: warms the caches once, then prunes.  It
@@ -407,6 +429,39 @@ static void log_started(kt_node *n)
 	free(vk);
 }
 
+_Static_assert(KT_CF_COUNT <= KT_METRICS_MAX_CF, "every column family has a series");
+
+/* The metrics' storage source: the database's sizes and the hot caches'
+ * counters, read at each scrape. */
+static int storage_metrics(void *ctx, kt_metrics_storage *out)
+{
+	kt_node *n = ctx;
+	kt_storage_sizes sz;
+	kt_storage_stats ss;
+	unsigned i;
+
+	kt_storage_get_sizes(n->st, &sz);
+	kt_storage_get_stats(n->st, &ss);
+	out->ncf = KT_CF_COUNT;
+	for (i = 0; i < KT_CF_COUNT; i++) {
+		out->cf_name[i] = kt_storage_cf_name(i);
+		out->cf_sst_bytes[i] = sz.sst_bytes[i];
+		out->cf_memtable_bytes[i] = sz.memtable_bytes[i];
+	}
+	out->block_cache_usage_bytes = sz.block_cache_usage;
+	out->block_cache_capacity_bytes = sz.block_cache_capacity;
+	out->cache_hits[KT_METRICS_CACHE_MAP] = ss.cache_hits;
+	out->cache_misses[KT_METRICS_CACHE_MAP] = ss.cache_misses;
+	out->cache_slots[KT_METRICS_CACHE_MAP] = sz.map_cache_slots;
+	out->cache_hits[KT_METRICS_CACHE_LOG] = ss.log_cache_hits;
+	out->cache_misses[KT_METRICS_CACHE_LOG] = ss.log_cache_misses;
+	out->cache_slots[KT_METRICS_CACHE_LOG] = sz.log_cache_slots;
+	out->cache_hits[KT_METRICS_CACHE_NAME] = ss.name_cache_hits;
+	out->cache_misses[KT_METRICS_CACHE_NAME] = ss.name_cache_misses;
+	out->cache_slots[KT_METRICS_CACHE_NAME] = sz.name_cache_slots;
+	return KT_OK;
+}
+
 int kt_node_open(const kt_config *cfg, kt_node **out, char *err, size_t errlen)
 {
 	kt_apply_head head;
@@ -458,6 +513,7 @@ int kt_node_open(const kt_config *cfg, kt_node **out, char *err, size_t errlen)
 	kt_node_head(n, &head);
 	head_metrics(&head);
 	cosigned_metric(n);
+	kt_metrics_set_storage_source(storage_metrics, n);
 	log_started(n);
 	*out = n;
 	return KT_OK;
@@ -467,6 +523,7 @@ void kt_node_close(kt_node *n)
 {
 	if (n == NULL)
 		return;
+	kt_metrics_clear_storage_source(storage_metrics, n);
 	if (n->seq != NULL)
 		n->seq->ops->stop(n->seq);
 	prune_stop(n);

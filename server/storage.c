@@ -2698,6 +2698,37 @@ void kt_storage_get_stats(kt_storage *st, kt_storage_stats *out)
 	out->write_errors = atomic_load_explicit(&st->write_errors, memory_order_relaxed);
 }
 
+static uint64_t cf_property(kt_storage *st, unsigned cf, const char *name)
+{
+	uint64_t v = 0;
+
+	if (rocksdb_property_int_cf(st->db, st->cf[cf], name, &v) != 0)
+		return 0;
+	return v;
+}
+
+void kt_storage_get_sizes(kt_storage *st, kt_storage_sizes *out)
+{
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < KT_CF_COUNT; i++) {
+		out->sst_bytes[i] = cf_property(st, i, "rocksdb.live-sst-files-size");
+		out->memtable_bytes[i] =
+			cf_property(st, i, "rocksdb.cur-size-all-mem-tables");
+	}
+	out->block_cache_usage = rocksdb_cache_get_usage(st->block_cache);
+	out->block_cache_capacity = rocksdb_cache_get_capacity(st->block_cache);
+	out->map_cache_slots = kt_hotcache_capacity(st->map_cache);
+	out->log_cache_slots = kt_hotcache_capacity(st->log_cache);
+	out->name_cache_slots = kt_hotcache_capacity(st->name_cache);
+}
+
+const char *kt_storage_cf_name(unsigned cf)
+{
+	return cf < KT_CF_COUNT ? cf_names[cf] : NULL;
+}
+
 void kt_storage_test_fail_writes(kt_storage *st, unsigned n)
 {
 	atomic_store(&st->fail_writes, n);

@@ -493,6 +493,28 @@ typedef struct kt_storage_stats {
 	uint64_t name_cache_misses;
 } kt_storage_stats;
 
+/* What the database and its caches hold, for operators sizing the caches
+ * (metrics, start-up log).  RocksDB's own estimates: live SST bytes and
+ * memtable bytes per column family (index = kt_storage_cf), the block
+ * cache's usage and capacity, and the slots of each hot cache (0: off). */
+typedef struct kt_storage_sizes {
+	uint64_t sst_bytes[KT_CF_COUNT];
+	uint64_t memtable_bytes[KT_CF_COUNT];
+	uint64_t block_cache_usage;
+	uint64_t block_cache_capacity;
+	uint64_t map_cache_slots;
+	uint64_t log_cache_slots;
+	uint64_t name_cache_slots;
+} kt_storage_sizes;
+
+/* Fills *out (a property RocksDB cannot give reads as 0).  Any thread;
+ * costs a few property reads per column family. */
+void kt_storage_get_sizes(kt_storage *st, kt_storage_sizes *out);
+
+/* The name of column family cf ("meta", "log_entries", ...), or NULL if cf
+ * is not a kt_storage_cf.  Pure. */
+const char *kt_storage_cf_name(unsigned cf);
+
 /* A number that changes after every commit that wrote a checkpoint or a
  * cosignature: what a reader built from them at an older generation may be
  * out of date (a cosignature added since).  Any thread. */

@@ -9,6 +9,9 @@
  *      Lookup with code OK, ktd_updates_applied_total, ktd_log_size,
  *      batch size and apply duration histograms; exactly one more Lookup
  *      OK after one more lookup (the counters count calls, not scrapes);
+ *      the storage figures are this node's: block cache capacity and name
+ *      cache slots as configured, memtable bytes of the accounts written,
+ *      name cache reads counted;
  *   3. an Admin call without credential counts as
  *      ktd_admin_denied_total{reason="no_credential"} and as Status with
  *      code UNAUTHENTICATED;
@@ -200,7 +203,9 @@ static void twins(itest_ktd *k)
 
 int main(int argc, char **argv)
 {
-	static const char *const extra[] = {"metrics_listen=127.0.0.1:0", NULL};
+	static const char *const extra[] = {"metrics_listen=127.0.0.1:0",
+					    "block_cache_mb=24",
+					    "name_cache_entries=4096", NULL};
 	itest_ktd k;
 	itest_trust t;
 	itest_device dev;
@@ -246,6 +251,14 @@ int main(int argc, char **argv)
 	CHECK(value(m, "ktd_apply_duration_seconds_count") >= 2);
 	CHECK(value(m, "ktd_rpc_duration_seconds_count{method=\"Lookup\"}") >= 1);
 	before = value(m, LOOKUP_OK);
+	/* the storage figures come from this node's database and caches */
+	CHECK(value(m, "ktd_block_cache_capacity_bytes") == 24.0 * 1048576);
+	CHECK(value(m, "ktd_block_cache_usage_bytes") >= 0);
+	CHECK(value(m, "ktd_cache_slots{cache=\"name\"}") == 4096);
+	CHECK(value(m, "ktd_storage_memtable_bytes{cf=\"accounts\"}") > 0);
+	CHECK(value(m, "ktd_storage_sst_bytes{cf=\"log_entries\"}") >= 0);
+	CHECK(value(m, "ktd_cache_lookups_total{cache=\"name\",result=\"hit\"}") +
+	      value(m, "ktd_cache_lookups_total{cache=\"name\",result=\"miss\"}") >= 1);
 	free(m);
 	lookup(&k, &t);
 	m = scrape(&k);
