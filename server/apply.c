@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -40,6 +41,7 @@
 #include "kt_commit.h"
 #include "kt_enc.h"
 #include "kt_map.h"
+#include "log.h"
 
 /* The apply path's own metadata key in the meta column family: the
  * number of accounts (u64), kept with every batch that creates one.
@@ -304,6 +306,8 @@ static int bm_put(void *ctx, uint16_t depth, const uint8_t prefix[KT_HASH_BYTES]
 
 /* ---- open / free -------------------------------------------------------- */
 
+static int migrate_tokens(kt_apply *a);
+
 static int meta_u64_or_zero(kt_storage *st, kt_storage_meta m, uint64_t *out)
 {
 	int r = kt_storage_meta_get_u64(st, NULL, m, out);
@@ -433,6 +437,9 @@ int kt_apply_open(const kt_apply_params *params, kt_apply **out)
 		r = load_accounts(a->p.storage, &a->accounts);
 	if (r == KT_OK)
 		r = check_origin(a);
+	if (r == KT_OK &&
+	    kt_storage_format(a->p.storage) == KT_STORAGE_FORMAT_MIGRATABLE)
+		r = migrate_tokens(a);
 	if (r != KT_OK) {
 		kt_apply_free(a);
 		return r;
@@ -718,6 +725,146 @@ int kt_apply_token_used(kt_storage *st, const uint8_t *account,
 	if (r == KT_OK)
 		return KT_ERR_TOKEN_USED;
 	return r == KT_ERR_NOT_FOUND ? KT_OK : r;
+}
+
+/* ---- migration from storage format 2 ------------------------------------------- */
+/*
+ * Builds of format 2 did not (all) record used registrar tokens, so a token
+ * spent by an enrolment of such a build could be replayed.  The migration
+ * replays the token records of the whole log, in log order: for every
+ * update entry whose stored provenance is a registrar enrolment, the
+ * token's used record and queue entry, exactly as the batch that accepted
+ * it writes them (token_record), unless the token already has a record (a
+ * format 2 build that wrote them, or a token spent twice before single
+ * use).  A token that expired before the log's last entry is skipped:
+ * every later batch time is at least that entry's (apply_body), so it is
+ * refused as expired whatever is recorded.  Everything read is stored
+ * state (no clock), so replicas that migrate the same state write the
+ * same records.  The records and the new format go in ONE synced write: a
+ * crash before it leaves the format 2 database as it was, migrated again
+ * at the next start.
+ */
+struct migration {
+	kt_storage_batch *sb;
+	uint64_t floor_ms;      /* the last entry's timestamp */
+	uint64_t entries;       /* entries read */
+	uint64_t tokens;        /* records written */
+	uint64_t expired;       /* skipped: expired before floor_ms */
+	uint64_t recorded;      /* skipped: a record was there already */
+};
+
+/* The token of the update entry e at position pos, if its provenance is a
+ * registrar's.  An entry without its account records is an inconsistent
+ * database (KT_ERR_STORAGE). */
+static int migrate_update(struct migration *m, uint64_t pos,
+			  const kt_log_entry *e)
+{
+	kt_storage_account_version rec;
+	kt_storage_account_head head;
+	kt_provenance pv;
+	uint8_t id[KT_HASH_BYTES];
+	int r;
+
+	r = kt_storage_batch_account_version_get(m->sb, e->index, e->leaf.version,
+						 &rec);
+	if (r != KT_OK)
+		return token_storage_err(r);
+	r = rec.log_index == pos ? KT_OK : KT_ERR_STORAGE;
+	if (r == KT_OK && kt_provenance_decode(&pv, rec.provenance,
+					       rec.provenance_len) != KT_OK)
+		r = KT_ERR_STORAGE;
+	kt_storage_account_version_free(&rec);
+	if (r != KT_OK || pv.type != KT_PROV_REGISTRAR)
+		return r;
+	if (pv.expiry_ms < m->floor_ms) {
+		m->expired++;
+		return KT_OK;
+	}
+	r = kt_storage_batch_account_head_get(m->sb, e->index, &head);
+	if (r != KT_OK)
+		return token_storage_err(r);
+	r = token_id(id, head.account, head.account_len, &pv);
+	if (r == KT_ERR_INVALID_ARG)
+		r = KT_ERR_STORAGE; /* an accepted token always has an id */
+	if (r == KT_OK)
+		r = token_check_unused(m->sb, id);
+	if (r == KT_ERR_TOKEN_USED) {
+		m->recorded++;
+		return KT_OK;
+	}
+	if (r == KT_OK)
+		r = token_record(m->sb, id, pv.expiry_ms, pos);
+	m->tokens += r == KT_OK;
+	return r;
+}
+
+/* kt_storage_entry_fn: one stored entry. */
+static int migrate_entry(void *ctx, uint64_t pos, const uint8_t *p,
+			 size_t len)
+{
+	struct migration *m = ctx;
+	kt_log_entry e;
+
+	if (kt_log_entry_decode(&e, p, len) != KT_OK)
+		return KT_ERR_STORAGE;
+	m->entries++;
+	if (e.type != KT_ENTRY_UPDATE)
+		return KT_OK;
+	if (e.leaf.log_index != pos)
+		return KT_ERR_STORAGE;
+	return migrate_update(m, pos, &e);
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec t;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &t) != 0)
+		return 0;
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Migrates a format KT_STORAGE_FORMAT_MIGRATABLE database (the log state
+ * is loaded) to KT_STORAGE_FORMAT_VERSION.  Every entry must be stored and
+ * decode (else KT_ERR_STORAGE); storage errors are returned and nothing is
+ * written then.  The clock only times the log line. */
+static int migrate_tokens(kt_apply *a)
+{
+	struct migration m;
+	uint64_t t0 = monotonic_ms(), scanned;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.floor_ms = a->last_ts;
+	r = kt_storage_batch_begin(a->p.storage, &m.sb);
+	if (r == KT_OK)
+		r = kt_storage_log_entries_scan(a->p.storage, NULL, 0, a->log.size,
+						migrate_entry, &m);
+	scanned = m.entries;
+	if (r == KT_OK && scanned != a->log.size)
+		r = KT_ERR_STORAGE; /* an entry below the tree size is missing */
+	if (r == KT_OK)
+		r = kt_storage_batch_format_put(m.sb);
+	if (r == KT_OK) {
+		r = kt_storage_batch_commit(m.sb, KT_STORAGE_NO_INDEX);
+		m.sb = NULL; /* freed by commit, whatever it returned */
+	}
+	kt_storage_batch_abort(m.sb);
+	if (r != KT_OK) {
+		kt_slog(KT_SLOG_ERROR, "storage_migrate_failed",
+			"from=%u to=%u code=%s entries=%llu",
+			KT_STORAGE_FORMAT_MIGRATABLE, KT_STORAGE_FORMAT_VERSION,
+			kt_errname(r), (unsigned long long)scanned);
+		return r;
+	}
+	kt_slog(KT_SLOG_INFO, "storage_migrated",
+		"from=%u to=%u tokens=%llu expired=%llu recorded=%llu "
+		"entries=%llu ms=%llu",
+		KT_STORAGE_FORMAT_MIGRATABLE, KT_STORAGE_FORMAT_VERSION,
+		(unsigned long long)m.tokens, (unsigned long long)m.expired,
+		(unsigned long long)m.recorded, (unsigned long long)scanned,
+		(unsigned long long)(monotonic_ms() - t0));
+	return KT_OK;
 }
 
 /* What check_change found, for write_change. */

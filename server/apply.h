@@ -151,12 +151,20 @@ typedef struct kt_apply kt_apply;
 
 /* Loads the apply state from storage (tree size, log frontier, map root and
  * last timestamp from the last entry, account count).  An empty database
- * gives tree size 0.  *out is owned by the caller (kt_apply_free).
+ * gives tree size 0.  A database storage opened at
+ * KT_STORAGE_FORMAT_MIGRATABLE is first migrated to
+ * KT_STORAGE_FORMAT_VERSION: the used-token record of every registrar
+ * token an update entry spent (unless it expired before the last entry's
+ * time, or is recorded already), written with the new format in ONE synced
+ * storage write; logged as event=storage_migrated (docs/PROTOCOL.md §9,
+ * "Migration from format 2").  It reads stored state only, never the
+ * clock.  *out is owned by the caller (kt_apply_free).
  * Returns KT_OK; KT_ERR_INVALID_ARG (missing parameter, max_devices not in
  * 1..KT_MAX_DEVICES_ENCODING, a signer not named after the origin);
  * KT_ERR_BAD_KEY_TYPE (a signer that is not Ed25519, type 0x01);
  * KT_ERR_CHECKPOINT_ORIGIN (the database holds a log of another origin);
- * KT_ERR_STORAGE and other storage errors.  *out NULL on failure. */
+ * KT_ERR_STORAGE (also: an inconsistent log found by the migration, which
+ * then wrote nothing) and other storage errors.  *out NULL on failure. */
 KT_MUST_CHECK int kt_apply_open(const kt_apply_params *params, kt_apply **out);
 
 /* Frees a (after every thread that uses it stopped); a may be NULL. */

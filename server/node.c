@@ -339,6 +339,7 @@ static int open_storage(kt_node *n, const char *dir, char *err, size_t errlen)
 	o.block_cache_bytes = (size_t)n->cfg->block_cache_mb << 20;
 	o.log = storage_log;
 	o.log_ctx = n;
+	o.allow_migration = 1; /* kt_apply_open migrates a format 2 database */
 	r = kt_storage_open(dir, &o, &n->st);
 	if (r != KT_OK)
 		kt_err_format(err, errlen, "data_dir %s: cannot open the database: %s", dir,

@@ -102,6 +102,9 @@ struct kt_storage {
 	_Atomic uint64_t commit_epoch;
 	/* Bumped after each commit that wrote checkpoints or cosignatures. */
 	_Atomic uint64_t checkpoint_gen;
+	/* Format on disk: KT_STORAGE_FORMAT_VERSION, or
+	 * KT_STORAGE_FORMAT_MIGRATABLE until the migration's commit. */
+	atomic_uint format;
 };
 
 struct kt_storage_view {
@@ -157,6 +160,7 @@ struct kt_storage_batch {
 	int log_rewritten;
 	int wrote_checkpoints;      /* checkpoint or cosignature records */
 	int wrote_names;            /* account_names records (name cache) */
+	int set_format;             /* commit writes the current format */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -678,8 +682,10 @@ static int meta_read_u64(kt_storage *st, kt_storage_meta m, uint64_t *out,
 	return r;
 }
 
-/* Checks the format of an opened database, initialising a new (empty) one. */
-static int check_format(kt_storage *st)
+/* Checks the format of an opened database, initialising a new (empty) one;
+ * with allow_migration the format a migration starts from is taken too.
+ * Sets st->format. */
+static int check_format(kt_storage *st, int allow_migration)
 {
 	uint8_t b[4];
 	int found, empty, r;
@@ -691,11 +697,15 @@ static int check_format(kt_storage *st)
 	if (r != KT_OK)
 		return r;
 	if (found) {
-		if (kt_load_u32be(b) != KT_STORAGE_FORMAT_VERSION) {
+		uint32_t f = kt_load_u32be(b);
+
+		if (f != KT_STORAGE_FORMAT_VERSION &&
+		    !(allow_migration && f == KT_STORAGE_FORMAT_MIGRATABLE)) {
 			report(st, KT_ERR_STORAGE_FORMAT, "open",
 			       "on-disk format version differs");
 			return KT_ERR_STORAGE_FORMAT;
 		}
+		atomic_store(&st->format, f);
 		return KT_OK;
 	}
 	/* No format record: only a database with nothing in it (new, or one
@@ -714,7 +724,10 @@ static int check_format(kt_storage *st)
 	k = meta_key(KT_META_FORMAT, &klen);
 	rocksdb_put_cf(st->db, st->wo_sync, st->cf[KT_CF_META], (const char *)k,
 		       klen, (const char *)b, 4, &err);
-	return err != NULL ? rdb_err(st, err, "open: write format") : KT_OK;
+	if (err != NULL)
+		return rdb_err(st, err, "open: write format");
+	atomic_store(&st->format, KT_STORAGE_FORMAT_VERSION);
+	return KT_OK;
 }
 
 static int load_state(kt_storage *st)
@@ -865,7 +878,7 @@ int kt_storage_open(const char *dir, const kt_storage_options *o,
 	if (r == KT_OK)
 		r = open_db(st, dir, o->create);
 	if (r == KT_OK)
-		r = check_format(st);
+		r = check_format(st, o->allow_migration);
 	if (r == KT_OK)
 		r = load_state(st);
 	if (r != KT_OK)
@@ -875,6 +888,11 @@ int kt_storage_open(const char *dir, const kt_storage_options *o,
 out:
 	kt_storage_close(st);
 	return r;
+}
+
+uint32_t kt_storage_format(kt_storage *st)
+{
+	return atomic_load(&st->format);
 }
 
 /* ---- views ------------------------------------------------------------------ */
@@ -1781,6 +1799,12 @@ int kt_storage_batch_error(const kt_storage_batch *b)
 	return b->err;
 }
 
+int kt_storage_batch_format_put(kt_storage_batch *b)
+{
+	b->set_format = 1;
+	return b->err;
+}
+
 static int batch_fail(kt_storage_batch *b, int r)
 {
 	if (r != KT_OK && b->err == KT_OK)
@@ -2278,6 +2302,12 @@ static int build_writebatch(kt_storage_batch *b, uint64_t applied_index,
 		rocksdb_writebatch_put_cf(wb, st->cf[KT_CF_META], (const char *)k,
 					  klen, (const char *)v, 8);
 	}
+	if (b->set_format) {
+		k = meta_key(KT_META_FORMAT, &klen);
+		kt_store_u32be(v, KT_STORAGE_FORMAT_VERSION);
+		rocksdb_writebatch_put_cf(wb, st->cf[KT_CF_META], (const char *)k,
+					  klen, (const char *)v, 4);
+	}
 	*out = wb;
 	return KT_OK;
 }
@@ -2329,6 +2359,14 @@ int kt_storage_batch_commit(kt_storage_batch *b, uint64_t applied_index)
 		r = KT_ERR_INVALID_ARG;
 		goto out;
 	}
+	/* a database not yet migrated takes only the migration's write */
+	if (atomic_load(&st->format) != KT_STORAGE_FORMAT_VERSION &&
+	    !b->set_format) {
+		report(st, KT_ERR_STORAGE_FORMAT, "commit",
+		       "database not migrated to the current format");
+		r = KT_ERR_STORAGE_FORMAT;
+		goto out;
+	}
 	r = build_writebatch(b, applied_index, &wb);
 	if (r != KT_OK)
 		goto out;
@@ -2360,6 +2398,8 @@ int kt_storage_batch_commit(kt_storage_batch *b, uint64_t applied_index)
 		st->map_next_version = b->map_max + 1;
 	if (b->wrote_checkpoints)
 		atomic_fetch_add(&st->checkpoint_gen, 1);
+	if (b->set_format)
+		atomic_store(&st->format, KT_STORAGE_FORMAT_VERSION);
 	atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
 	r = KT_OK;
 out:
@@ -2395,6 +2435,8 @@ int kt_storage_prune_begin(kt_storage *st, uint64_t boundary,
 	int r = KT_OK;
 
 	memset(p, 0, sizeof(*p));
+	if (atomic_load(&st->format) != KT_STORAGE_FORMAT_VERSION)
+		return KT_ERR_STORAGE_FORMAT; /* not migrated: no writes */
 	pthread_mutex_lock(&st->prune_mu);
 	if (boundary < atomic_load(&st->prune_boundary)) {
 		r = KT_ERR_INVALID_ARG;

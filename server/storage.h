@@ -59,8 +59,13 @@ extern "C" {
 #endif
 
 /* On-disk format version, stored in meta at creation and checked at open.
- * Bump it for any change of a key or value layout (docs/PROTOCOL.md §9). */
-#define KT_STORAGE_FORMAT_VERSION 2u
+ * Bump it for any change of a key or value layout (docs/PROTOCOL.md §9).
+ * 3: the apply path's used registrar token records are complete (a format
+ * 2 database may lack them for enrolments of older builds). */
+#define KT_STORAGE_FORMAT_VERSION 3u
+/* The one older format that opens (only with
+ * kt_storage_options.allow_migration), for kt_apply_open to migrate. */
+#define KT_STORAGE_FORMAT_MIGRATABLE 2u
 
 /* Caps (checked before anything is allocated or written). */
 #define KT_STORAGE_MAX_KEY 512u                 /* any key, bytes */
@@ -133,6 +138,9 @@ typedef struct kt_storage_options {
 	size_t block_cache_bytes;   /* RocksDB block cache; 0: the default */
 	kt_storage_log_fn log;      /* NULL: errors are only returned */
 	void *log_ctx;
+	int allow_migration;        /* nonzero: a KT_STORAGE_FORMAT_MIGRATABLE
+	                               database opens too (kt_storage_format);
+	                               default 0: refused */
 } kt_storage_options;
 
 typedef struct kt_storage kt_storage;
@@ -173,13 +181,15 @@ void kt_storage_account_version_free(kt_storage_account_version *rec);
 
 /* ---- open / close ----------------------------------------------------- */
 
-/* Fills *o with the defaults: create = 1, the default cache, no log. */
+/* Fills *o with the defaults: create = 1, the default cache, no log, no
+ * migration. */
 void kt_storage_options_init(kt_storage_options *o);
 
 /* Opens (and with o->create, creates) the database in directory dir.
  * A new database gets every column family and meta FORMAT =
  * KT_STORAGE_FORMAT_VERSION; an existing one must have every column family
- * and exactly that format version, else KT_ERR_STORAGE_FORMAT (nothing is
+ * and exactly that format version (or, with o->allow_migration,
+ * KT_STORAGE_FORMAT_MIGRATABLE), else KT_ERR_STORAGE_FORMAT (nothing is
  * changed on disk).  A missing database without o->create gives
  * KT_ERR_NOT_FOUND.  o may be NULL (defaults).  On KT_OK *out is owned by
  * the caller (kt_storage_close); else *out is NULL.  Not thread safe with
@@ -187,6 +197,14 @@ void kt_storage_options_init(kt_storage_options *o);
  * process: KT_ERR_STORAGE). */
 KT_MUST_CHECK int kt_storage_open(const char *dir, const kt_storage_options *o,
 				  kt_storage **out);
+
+/* The format of the open database: KT_STORAGE_FORMAT_VERSION, or
+ * KT_STORAGE_FORMAT_MIGRATABLE for one opened with allow_migration and not
+ * migrated yet.  Until a commit that carries kt_storage_batch_format_put,
+ * such a database refuses every write (commit and kt_storage_prune_begin
+ * return KT_ERR_STORAGE_FORMAT, nothing written); reads work.  Any
+ * thread. */
+uint32_t kt_storage_format(kt_storage *st);
 
 /* Closes the database.  No view may be open; an open batch is aborted
  * (its pointer is then invalid).  st may be NULL. */
@@ -393,10 +411,18 @@ KT_MUST_CHECK int kt_storage_batch_error(const kt_storage_batch *b);
 /* Writes the whole batch, plus meta APPLIED_INDEX = applied_index (unless
  * KT_STORAGE_NO_INDEX) and MAP_NEXT_VERSION, as ONE RocksDB write with
  * sync = true, then frees b.  applied_index must be greater than the stored
- * one (KT_ERR_INVALID_ARG).  On any error nothing is written.  The hot
+ * one (KT_ERR_INVALID_ARG).  A database not yet migrated
+ * (kt_storage_format) refuses a batch without kt_storage_batch_format_put
+ * (KT_ERR_STORAGE_FORMAT).  On any error nothing is written.  The hot
  * cache is updated for the positions the batch wrote. */
 KT_MUST_CHECK int kt_storage_batch_commit(kt_storage_batch *b,
 					  uint64_t applied_index);
+
+/* Makes the commit of b also write meta FORMAT = KT_STORAGE_FORMAT_VERSION
+ * (the last step of a migration: the migrated records and the new format
+ * go in ONE synced write); once it succeeded kt_storage_format says so.
+ * Returns the batch's error (KT_OK if none). */
+int kt_storage_batch_format_put(kt_storage_batch *b);
 
 /* Discards the batch (nothing written); b may be NULL. */
 void kt_storage_batch_abort(kt_storage_batch *b);
