@@ -346,21 +346,32 @@ int kt_sig_sign(kt_signature *sig, const uint8_t sk[KT_ED25519_SK_BYTES],
 	return KT_OK;
 }
 
-int kt_sig_verify(const kt_sign_key *pk, const kt_signature *sig,
-		  const uint8_t *msg, size_t len)
+/* kt_sig_verify; with committed_key the key's validation is left to
+ * libsodium's verify (canonical, not of small order): see
+ * kt_update_verify_committed. */
+static int sig_verify(const kt_sign_key *pk, const kt_signature *sig,
+		      const uint8_t *msg, size_t len, int committed_key)
 {
 	static const uint8_t empty = 0;
 	int r;
 
 	if (sign_key_check(pk) != KT_OK || signature_check(sig) != KT_OK)
 		return KT_ERR_BAD_KEY_TYPE;
-	r = kt_sign_key_validate(pk);
-	if (r != KT_OK)
-		return r;
+	if (!committed_key) {
+		r = kt_sign_key_validate(pk);
+		if (r != KT_OK)
+			return r;
+	}
 	if (crypto_sign_verify_detached(sig->sig, msg != NULL ? msg : &empty,
 					len, pk->pk) != 0)
 		return KT_ERR_BAD_SIGNATURE;
 	return KT_OK;
+}
+
+int kt_sig_verify(const kt_sign_key *pk, const kt_signature *sig,
+		  const uint8_t *msg, size_t len)
+{
+	return sig_verify(pk, sig, msg, len, 0);
 }
 
 /* ---- devices ---------------------------------------------------------- */
@@ -1184,25 +1195,43 @@ int kt_history_request_message(kt_wbuf *w, const uint8_t *account,
 
 /* Verifies sig over the bytes written so far into w (or w's error); frees w. */
 static int verify_built(kt_wbuf *w, int built, const kt_sign_key *pk,
-			const kt_signature *sig)
+			const kt_signature *sig, int committed_key)
 {
 	int r = built;
 
 	if (r == KT_OK)
-		r = kt_sig_verify(pk, sig, w->data, w->len);
+		r = sig_verify(pk, sig, w->data, w->len, committed_key);
 	kt_wbuf_free(w);
 	return r;
+}
+
+static int update_verify(const kt_sign_key *pk, const kt_signature *sig,
+			 const uint8_t *account, size_t account_len,
+			 const kt_update_op *op, uint64_t expected_version,
+			 int committed_key)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+	return verify_built(&w, kt_update_message(&w, account, account_len, op,
+						  expected_version), pk, sig,
+			    committed_key);
 }
 
 int kt_update_verify(const kt_sign_key *pk, const kt_signature *sig,
 		     const uint8_t *account, size_t account_len,
 		     const kt_update_op *op, uint64_t expected_version)
 {
-	kt_wbuf w;
+	return update_verify(pk, sig, account, account_len, op,
+			     expected_version, 0);
+}
 
-	kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
-	return verify_built(&w, kt_update_message(&w, account, account_len, op,
-						  expected_version), pk, sig);
+int kt_update_verify_committed(const kt_sign_key *pk, const kt_signature *sig,
+			       const uint8_t *account, size_t account_len,
+			       const kt_update_op *op, uint64_t expected_version)
+{
+	return update_verify(pk, sig, account, account_len, op,
+			     expected_version, 1);
 }
 
 int kt_registrar_token_verify(const kt_sign_key *registrar_pk,
@@ -1215,7 +1244,7 @@ int kt_registrar_token_verify(const kt_sign_key *registrar_pk,
 	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
 	return verify_built(&w, kt_registrar_token_message(&w, account, account_len,
 							   device_spec, expiry_ms),
-			    registrar_pk, sig);
+			    registrar_pk, sig, 0);
 }
 
 int kt_provenance_verify_signature(const kt_account_value *prev_value,
@@ -1250,10 +1279,12 @@ int kt_provenance_verify_signature(const kt_account_value *prev_value,
 	}
 }
 
-int kt_history_request_verify(const kt_sign_key *pk, const kt_signature *sig,
-			      const uint8_t *account, size_t account_len,
-			      uint64_t from_version, uint64_t timestamp_ms,
-			      const uint8_t *device_id, size_t device_id_len)
+static int history_request_verify(const kt_sign_key *pk,
+				  const kt_signature *sig,
+				  const uint8_t *account, size_t account_len,
+				  uint64_t from_version, uint64_t timestamp_ms,
+				  const uint8_t *device_id, size_t device_id_len,
+				  int committed_key)
 {
 	kt_wbuf w;
 
@@ -1261,7 +1292,31 @@ int kt_history_request_verify(const kt_sign_key *pk, const kt_signature *sig,
 	return verify_built(&w, kt_history_request_message(&w, account, account_len,
 							   from_version, timestamp_ms,
 							   device_id, device_id_len),
-			    pk, sig);
+			    pk, sig, committed_key);
+}
+
+int kt_history_request_verify(const kt_sign_key *pk, const kt_signature *sig,
+			      const uint8_t *account, size_t account_len,
+			      uint64_t from_version, uint64_t timestamp_ms,
+			      const uint8_t *device_id, size_t device_id_len)
+{
+	return history_request_verify(pk, sig, account, account_len,
+				      from_version, timestamp_ms, device_id,
+				      device_id_len, 0);
+}
+
+int kt_history_request_verify_committed(const kt_sign_key *pk,
+					const kt_signature *sig,
+					const uint8_t *account,
+					size_t account_len,
+					uint64_t from_version,
+					uint64_t timestamp_ms,
+					const uint8_t *device_id,
+					size_t device_id_len)
+{
+	return history_request_verify(pk, sig, account, account_len,
+				      from_version, timestamp_ms, device_id,
+				      device_id_len, 1);
 }
 
 /* ---- map leaf and log entries ---------------------------------------- */

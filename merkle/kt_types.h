@@ -25,7 +25,9 @@
  *   - the server, before sequencing: kt_account_check, kt_update_op_decode or
  *     the struct it builds, kt_device_validate on every device spec it is asked
  *     to add or enrol, kt_update_verify / kt_registrar_token_verify (over
- *     the whole device spec it enrols), kt_history_request_verify,
+ *     the whole device spec it enrols), kt_history_request_verify (the
+ *     *_committed variants of both for a device key read from its own
+ *     committed state, validated when it was added),
  *     kt_provenance_encode (which carries the op);
  *   - the apply path: kt_value_apply_op (with the decoded provenance, so
  *     that an added device records who added it), the encoders, and
@@ -524,6 +526,23 @@ KT_MUST_CHECK int kt_update_verify(const kt_sign_key *pk, const kt_signature *si
 				   const uint8_t *account, size_t account_len,
 				   const kt_update_op *op, uint64_t expected_version);
 
+/* As kt_update_verify, for a key pk read from the directory's own
+ * committed state, which was validated (kt_device_validate, so
+ * kt_sign_key_validate) before it was stored — the server's check of a
+ * device-signed update against the signing device's stored key.  It skips
+ * kt_sign_key_validate's prime-order subgroup check, which costs about as
+ * much as the signature check itself (44 against 52 µs here,
+ * docs/BENCHMARKS.md); crypto_sign_verify_detached still refuses a
+ * non-canonical or small-order key (KT_ERR_BAD_SIGNATURE then).  Never use
+ * it for a key that arrives with the request or from another party (a
+ * monitor's or auditor's view of the log): those need kt_update_verify. */
+KT_MUST_CHECK int kt_update_verify_committed(const kt_sign_key *pk,
+					     const kt_signature *sig,
+					     const uint8_t *account,
+					     size_t account_len,
+					     const kt_update_op *op,
+					     uint64_t expected_version);
+
 /* The message a registrar signs to let one device enrol: vec8
  * KT_DOMAIN_REGISTRAR_TOKEN || vec8 account || device spec of the device
  * being enrolled (as kt_device_spec_encode: id, sign key, enc key, push
@@ -565,6 +584,18 @@ KT_MUST_CHECK int kt_history_request_verify(const kt_sign_key *pk,
 					    uint64_t from_version, uint64_t timestamp_ms,
 					    const uint8_t *device_id,
 					    size_t device_id_len);
+
+/* As kt_history_request_verify, for a key read from the directory's own
+ * committed state (a current or former device's): the subgroup check is
+ * skipped as in kt_update_verify_committed, under the same rule. */
+KT_MUST_CHECK int kt_history_request_verify_committed(const kt_sign_key *pk,
+						      const kt_signature *sig,
+						      const uint8_t *account,
+						      size_t account_len,
+						      uint64_t from_version,
+						      uint64_t timestamp_ms,
+						      const uint8_t *device_id,
+						      size_t device_id_len);
 
 /* ---- map leaf and log entries ---------------------------------------- */
 

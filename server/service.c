@@ -673,8 +673,10 @@ static int device_authorise(const Keytrail__V1__UpdateRequest *req,
 	if (d == NULL)
 		return KT_ERR_UNAUTHORISED;
 	*field = "signature";
-	rc = kt_update_verify(&d->sign_pk, &pv->sig, req->account.data,
-			      req->account.len, op, req->expected_version);
+	/* d is committed state: its key was validated when it was added */
+	rc = kt_update_verify_committed(&d->sign_pk, &pv->sig, req->account.data,
+					req->account.len, op,
+					req->expected_version);
 	if (rc != KT_OK)
 		return rc == KT_ERR_NOMEM ? rc : KT_ERR_BAD_SIGNATURE;
 	pv->type = KT_PROV_DEVICE;
@@ -864,12 +866,14 @@ static int hist_key_fn(void *ctx, const kt_sign_key *pk)
 {
 	const hist_auth *h = ctx;
 
-	return kt_history_request_verify(pk, &h->sig, h->req->account.data,
-					 h->req->account.len,
-					 h->req->from_version,
-					 h->req->timestamp_ms,
-					 h->req->device_id.data,
-					 h->req->device_id.len);
+	/* pk is committed state (kt_reader_device_keys) */
+	return kt_history_request_verify_committed(pk, &h->sig,
+						   h->req->account.data,
+						   h->req->account.len,
+						   h->req->from_version,
+						   h->req->timestamp_ms,
+						   h->req->device_id.data,
+						   h->req->device_id.len);
 }
 
 /* Owner authentication of a History request (DESIGN §6). */

@@ -1610,6 +1610,110 @@ static void test_device_validate_recipient(void **state)
 	kt_json_free(j);
 }
 
+/* Signs the update message of (acct, op, ev) with sk. */
+static void sign_update_message(kt_signature *sig, const uint8_t sk[64],
+				const uint8_t *acct, size_t alen,
+				const kt_update_op *op, uint64_t ev)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_UPDATE_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_update_message(&w, acct, alen, op, ev), KT_OK);
+	assert_int_equal(kt_sig_sign(sig, sk, w.data, w.len), KT_OK);
+	kt_wbuf_free(&w);
+}
+
+/* kt_update_verify_committed / kt_history_request_verify_committed (keys
+ * from committed state) answer as the checked variants for every valid
+ * key; for an invalid key, which the checked ones refuse as
+ * KT_ERR_BAD_KEY, they must still never say KT_OK. */
+static void test_verify_committed(void **state)
+{
+	static const char *const bad_keys[] = {
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", /* order 8 */
+		"0000000000000000000000000000000000000000000000000000000000000000", /* order 4 */
+		"0100000000000000000000000000000000000000000000000000000000000000", /* identity */
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p + 1 */
+	};
+	const uint8_t acct[] = "tel:+15550001234";
+	size_t alen = sizeof(acct) - 1, i;
+	uint8_t sk[64], sk2[64], seed[32], t4[32];
+	kt_sign_key k, k2, bad;
+	kt_update_op op;
+	kt_signature sig, hsig;
+	kt_wbuf w;
+
+	(void)state;
+	memset(seed, 7, sizeof(seed));
+	k.type = k2.type = KT_SIGN_KEY_ED25519;
+	assert_int_equal(crypto_sign_seed_keypair(k.pk, sk, seed), 0);
+	seed[0] ^= 1;
+	assert_int_equal(crypto_sign_seed_keypair(k2.pk, sk2, seed), 0);
+	memset(&op, 0, sizeof(op));
+	op.op = KT_OP_REMOVE_DEVICE;
+	memcpy(op.device_id, "laptop", 6);
+	op.device_id_len = 6;
+	sign_update_message(&sig, sk, acct, alen, &op, 3);
+
+	assert_int_equal(kt_update_verify_committed(&k, &sig, acct, alen, &op, 3), KT_OK);
+	assert_int_equal(kt_update_verify(&k, &sig, acct, alen, &op, 3), KT_OK);
+	/* twins: another version, another signer, another op, a bad type */
+	assert_int_equal(kt_update_verify_committed(&k, &sig, acct, alen, &op, 4),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_update_verify_committed(&k2, &sig, acct, alen, &op, 3),
+			 KT_ERR_BAD_SIGNATURE);
+	op.device_id[0] ^= 1;
+	assert_int_equal(kt_update_verify_committed(&k, &sig, acct, alen, &op, 3),
+			 KT_ERR_BAD_SIGNATURE);
+	op.device_id[0] ^= 1;
+	bad = k;
+	bad.type = 0x02;
+	assert_int_equal(kt_update_verify_committed(&bad, &sig, acct, alen, &op, 3),
+			 KT_ERR_BAD_KEY_TYPE);
+	/* invalid keys: refused by both (libsodium's verify checks encoding
+	 * and small order itself), only the checked variant says why */
+	bad.type = KT_SIGN_KEY_ED25519;
+	for (i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		hexkey(bad.pk, bad_keys[i]);
+		assert_int_equal(kt_update_verify(&bad, &sig, acct, alen, &op, 3),
+				 KT_ERR_BAD_KEY);
+		assert_int_equal(kt_update_verify_committed(&bad, &sig, acct, alen,
+							    &op, 3),
+				 KT_ERR_BAD_SIGNATURE);
+	}
+	/* a mixed-order key (k plus a point of order 4): the checked variant
+	 * refuses the key; the committed one has only the equation, which a
+	 * signature by k does not satisfy */
+	memset(t4, 0, sizeof(t4));
+	assert_int_equal(crypto_core_ed25519_add(bad.pk, k.pk, t4), 0);
+	assert_int_equal(kt_update_verify(&bad, &sig, acct, alen, &op, 3), KT_ERR_BAD_KEY);
+	assert_int_equal(kt_update_verify_committed(&bad, &sig, acct, alen, &op, 3),
+			 KT_ERR_BAD_SIGNATURE);
+
+	/* the History request: same split */
+	kt_wbuf_init(&w, KT_HISTORY_REQUEST_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_history_request_message(&w, acct, alen, 1, 1700000000000u,
+						    op.device_id, op.device_id_len),
+			 KT_OK);
+	assert_int_equal(kt_sig_sign(&hsig, sk, w.data, w.len), KT_OK);
+	kt_wbuf_free(&w);
+	assert_int_equal(kt_history_request_verify_committed(&k, &hsig, acct, alen, 1,
+							     1700000000000u,
+							     op.device_id,
+							     op.device_id_len),
+			 KT_OK);
+	assert_int_equal(kt_history_request_verify_committed(&k, &hsig, acct, alen, 2,
+							     1700000000000u,
+							     op.device_id,
+							     op.device_id_len),
+			 KT_ERR_BAD_SIGNATURE);
+	assert_int_equal(kt_history_request_verify_committed(&k2, &hsig, acct, alen, 1,
+							     1700000000000u,
+							     op.device_id,
+							     op.device_id_len),
+			 KT_ERR_BAD_SIGNATURE);
+}
+
 static void test_device_validate_and_sig(void **state)
 {
 	kt_json *j = load_vectors();
@@ -2771,6 +2875,7 @@ int main(void)
 		cmocka_unit_test(test_enc_key_list_matches_scalarmult),
 		cmocka_unit_test(test_device_validate_recipient),
 		cmocka_unit_test(test_device_validate_and_sig),
+		cmocka_unit_test(test_verify_committed),
 		cmocka_unit_test(test_encoder_rejects),
 		cmocka_unit_test(test_value_caps),
 		cmocka_unit_test(test_value_editing),
