@@ -303,6 +303,65 @@ static void test_roundtrip_many(void **state)
 	kt_hotcache_free(c);
 }
 
+/* Keys shaped like the caches' own, which differ in few bits: log nodes
+ * (u8 level || u64 big-endian index, consecutive indices) and map
+ * positions (u16 depth || 32-byte prefix with only the first depth bits of
+ * a random index kept, 24 depths per index).  The hash must spread them as well as random keys:
+ * the same loss bound at half load.  (A hash that read only the first 8
+ * bytes, or dropped a tail shorter than a word, fails this.) */
+static size_t fill_structured(kt_hotcache *c, size_t kb, size_t n, int map)
+{
+	uint8_t key[64], idx[32];
+	size_t i, found = 0, d;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (i = 0; i < n; i++) {
+			memset(key, 0, sizeof(key));
+			if (!map) {
+				key[0] = (uint8_t)(i % 4);
+				for (d = 0; d < 8; d++)
+					key[1 + d] = (uint8_t)((i / 4) >> (56 - 8 * d));
+			} else {
+				/* depth 32..55: distinct prefixes for
+				 * distinct indices (no duplicate keys) */
+				d = 32 + i % 24;
+				fill_bytes(i / 24 + 1, idx, sizeof(idx));
+				key[0] = 0;
+				key[1] = (uint8_t)d;
+				memcpy(key + 2, idx, (d + 7) / 8);
+				if (d % 8 != 0)
+					key[2 + d / 8] &= (uint8_t)(0xff00u >> (d % 8));
+			}
+			if (pass == 0)
+				put_derived(c, key, kb, i + 1, VM);
+			else
+				found += (size_t)present(c, key, kb, i + 1, VM);
+		}
+	return found;
+}
+
+static void test_structured_keys(void **state)
+{
+	kt_hotcache *c;
+	size_t n, found;
+
+	(void)state;
+	c = cache_new(65536, 9, VM);
+	n = kt_hotcache_capacity(c) / 2;
+	found = fill_structured(c, 9, n, 0);
+	printf("# log-node keys at 50 %% load: %.2f %% lost\n",
+	       100.0 * (double)(n - found) / (double)n);
+	assert_true((n - found) * 1000 < n * LOSS_HALF_PERMILLE);
+	kt_hotcache_free(c);
+	c = cache_new(65536, 34, VM);
+	n = kt_hotcache_capacity(c) / 2;
+	found = fill_structured(c, 34, n, 1);
+	printf("# map-position keys at 50 %% load: %.2f %% lost\n",
+	       100.0 * (double)(n - found) / (double)n);
+	assert_true((n - found) * 1000 < n * LOSS_HALF_PERMILLE);
+	kt_hotcache_free(c);
+}
+
 /* The largest keys and values, and the smallest (1-byte keys: all 256). */
 static void test_roundtrip_sizes(void **state)
 {
@@ -875,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_null_cache),
 		cmocka_unit_test(test_roundtrip_many),
 		cmocka_unit_test(test_roundtrip_sizes),
+		cmocka_unit_test(test_structured_keys),
 		cmocka_unit_test(test_tag_and_value),
 		cmocka_unit_test(test_replace_no_second_slot),
 		cmocka_unit_test(test_drop),
