@@ -59,7 +59,6 @@
 #define ORIGIN "test.example/migrate"
 #define T0 UINT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define DAY UINT64_C(86400000)
-#define MAXN 8
 #define MAXREC 64
 
 struct fx {
@@ -72,11 +71,6 @@ struct fx {
 };
 
 /* A registrar token, as the provenance that carries it. */
-struct tok {
-	char account[64];
-	kt_provenance pv;
-};
-
 /* ---- fixture ------------------------------------------------------------------- */
 
 static int open_apply(struct fx *f)
@@ -141,114 +135,10 @@ static void fx_free(struct fx *f)
 
 /* ---- changes --------------------------------------------------------------------- */
 
-static void make_device(kt_device *d, const char *id, uint8_t seed_byte)
-{
-	uint8_t seed[32], sk[64], xs[32];
-
-	memset(d, 0, sizeof(*d));
-	memcpy(d->id, id, strlen(id));
-	d->id_len = strlen(id);
-	d->sign_pk.type = KT_SIGN_KEY_ED25519;
-	d->enc_pk.type = KT_ENC_KEY_X25519;
-	memset(seed, seed_byte, sizeof(seed));
-	assert_int_equal(crypto_sign_seed_keypair(d->sign_pk.pk, sk, seed), 0);
-	memset(xs, (uint8_t)(seed_byte + 0x40), sizeof(xs));
-	assert_int_equal(crypto_scalarmult_base(d->enc_pk.pk, xs), 0);
-	d->kind = KT_DEVICE_PRIMARY;
-	sodium_memzero(sk, sizeof(sk));
-}
-
-/* A registrar token enrolling device (id, seed) into account until expiry,
- * really signed. */
-static void make_token(struct tok *t, const char *account, const char *id,
-		       uint8_t seed, uint64_t expiry)
-{
-	uint8_t rseed[32], rsk[64];
-	kt_wbuf w;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(t->account, sizeof(t->account), "%s", account);
-	t->pv.type = KT_PROV_REGISTRAR;
-	t->pv.op.op = KT_OP_ENROL;
-	make_device(&t->pv.op.device, id, seed);
-	memset(rseed, 0x33, sizeof(rseed));
-	t->pv.registrar_pk.type = KT_SIGN_KEY_ED25519;
-	assert_int_equal(crypto_sign_seed_keypair(t->pv.registrar_pk.pk, rsk,
-						  rseed), 0);
-	t->pv.expiry_ms = expiry;
-	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
-	assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)account,
-						    strlen(account),
-						    &t->pv.op.device, expiry),
-			 KT_OK);
-	assert_int_equal(kt_sig_sign(&t->pv.sig, rsk, w.data, w.len), KT_OK);
-	kt_wbuf_free(&w);
-	sodium_memzero(rsk, sizeof(rsk));
-}
-
-/* A change of account at expected with provenance pv (map index: SHA-256
- * of the name; the apply path trusts the handler's index). */
-static void fill_change(kt_change *c, const char *account, uint64_t expected,
-			const kt_provenance *pv)
-{
-	kt_wbuf w;
-
-	memset(c, 0, sizeof(*c));
-	memcpy(c->account, account, strlen(account));
-	c->account_len = strlen(account);
-	c->expected_version = expected;
-	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
-	assert_int_equal(kt_provenance_encode(&w, pv), KT_OK);
-	assert_int_equal(kt_wbuf_take(&w, &c->provenance, &c->provenance_len),
-			 KT_OK);
-	randombytes_buf(c->opening, sizeof(c->opening));
-	c->has_vrf = 1;
-	kt_sha256(c->index, (const uint8_t *)account, strlen(account));
-}
-
-static void ch_enrol(kt_change *c, const struct tok *t, uint64_t expected)
-{
-	fill_change(c, t->account, expected, &t->pv);
-}
-
-/* An operator's remove of device id. */
-static void ch_remove(kt_change *c, const char *account, uint64_t expected,
-		      const char *id)
-{
-	kt_provenance pv;
-
-	memset(&pv, 0, sizeof(pv));
-	pv.type = KT_PROV_OPERATOR;
-	pv.op.op = KT_OP_REMOVE_DEVICE;
-	memcpy(pv.op.device_id, id, strlen(id));
-	pv.op.device_id_len = strlen(id);
-	memcpy(pv.reason, "test", 4);
-	pv.reason_len = 4;
-	fill_change(c, account, expected, &pv);
-}
-
-/* Applies the n changes (cleared after) at ts; change i must get
- * expect[i].  n == 0: a heartbeat. */
 static void run(struct fx *f, uint64_t ts, kt_change *ch, size_t n,
 		const int *expect)
 {
-	kt_change_result res[MAXN];
-	kt_batch b;
-	size_t i;
-
-	assert_true(n <= MAXN);
-	memset(&b, 0, sizeof(b));
-	b.timestamp_ms = ts;
-	b.changes = n > 0 ? ch : NULL;
-	b.count = n;
-	b.heartbeat = n == 0;
-	assert_int_equal(kt_apply_batch(f->a, &b, f->applied++, res), KT_OK);
-	for (i = 0; i < n; i++) {
-		if (res[i].code != expect[i])
-			fail_msg("change %zu: %s, want %s", i,
-				 kt_errname(res[i].code), kt_errname(expect[i]));
-		kt_change_clear(&ch[i]);
-	}
+	kt_test_apply_run(f->a, &f->applied, ts, ch, n, expect);
 }
 
 static void run1(struct fx *f, uint64_t ts, kt_change *c, int expect)
@@ -469,17 +359,17 @@ static void log_release(FILE *fp)
 /* t1 enrols "phone" into tel:+1, which the operator then removes (so a
  * replay of t1 would bring it back); t2 enrols tel:+2; a heartbeat ends
  * the log at T0 + 100. */
-static void spend_tokens(struct fx *f, struct tok *t1, struct tok *t2)
+static void spend_tokens(struct fx *f, struct kt_test_tok *t1, struct kt_test_tok *t2)
 {
 	static const int ok[2] = {KT_OK, KT_OK};
 	kt_change ch[2];
 
-	make_token(t1, "tel:+1", "phone", 1, T0 + DAY);
-	make_token(t2, "tel:+2", "tablet", 2, T0 + DAY);
-	ch_enrol(&ch[0], t1, 0);
-	ch_enrol(&ch[1], t2, 0);
+	kt_test_make_token(t1, "tel:+1", "phone", 1, T0 + DAY);
+	kt_test_make_token(t2, "tel:+2", "tablet", 2, T0 + DAY);
+	kt_test_ch_enrol(&ch[0], t1, 0);
+	kt_test_ch_enrol(&ch[1], t2, 0);
 	run(f, T0, ch, 2, ok);
-	ch_remove(&ch[0], "tel:+1", 1, "phone");
+	kt_test_ch_remove(&ch[0], "tel:+1", 1, "phone");
 	run1(f, T0 + 10, &ch[0], KT_OK);
 	heartbeat(f, T0 + 100);
 	assert_int_equal(account_version(f, "tel:+1"), 2);
@@ -487,8 +377,8 @@ static void spend_tokens(struct fx *f, struct tok *t1, struct tok *t2)
 
 /* A replay of t1 (at tel:+1's version 2) and of t2 must be refused as
  * used and change nothing. */
-static void assert_replays_refused(struct fx *f, const struct tok *t1,
-				   const struct tok *t2, uint64_t ts)
+static void assert_replays_refused(struct fx *f, const struct kt_test_tok *t1,
+				   const struct kt_test_tok *t2, uint64_t ts)
 {
 	kt_apply_head before, after;
 	uint8_t *note = NULL;
@@ -496,9 +386,9 @@ static void assert_replays_refused(struct fx *f, const struct tok *t1,
 	kt_change c;
 
 	kt_apply_get_head(f->a, &before);
-	ch_enrol(&c, t1, 2);
+	kt_test_ch_enrol(&c, t1, 2);
 	run1(f, ts, &c, KT_ERR_TOKEN_USED);
-	ch_enrol(&c, t2, 1);
+	kt_test_ch_enrol(&c, t2, 1);
 	run1(f, ts + 1, &c, KT_ERR_TOKEN_USED);
 	kt_apply_get_head(f->a, &after);
 	assert_int_equal(after.tree_size, before.tree_size);
@@ -518,7 +408,7 @@ static void test_migration(void **state)
 {
 	struct fx *f = fx_new();
 	struct recs before, after;
-	struct tok t1, t2, fresh;
+	struct kt_test_tok t1, t2, fresh;
 	char line[KT_SLOG_LINE_MAX] = "";
 	FILE *lg;
 	kt_change c;
@@ -553,8 +443,8 @@ static void test_migration(void **state)
 			 KT_ERR_TOKEN_USED);
 	assert_replays_refused(f, &t1, &t2, T0 + 200);
 	/* the twin: a fresh token is accepted */
-	make_token(&fresh, "tel:+1", "phone", 1, T0 + DAY + 1);
-	ch_enrol(&c, &fresh, 2);
+	kt_test_make_token(&fresh, "tel:+1", "phone", 1, T0 + DAY + 1);
+	kt_test_ch_enrol(&c, &fresh, 2);
 	run1(f, T0 + 300, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+1"), 3);
 	fx_free(f);
@@ -565,7 +455,7 @@ static void test_migration(void **state)
 static void test_without_migration_replay_accepted(void **state)
 {
 	struct fx *f = fx_new();
-	struct tok t1, t2;
+	struct kt_test_tok t1, t2;
 	kt_change c;
 
 	(void)state;
@@ -578,10 +468,10 @@ static void test_without_migration_replay_accepted(void **state)
 					     strlen(t1.account), &t1.pv),
 			 KT_OK);
 	/* the removed device comes back with the spent token */
-	ch_enrol(&c, &t1, 2);
+	kt_test_ch_enrol(&c, &t1, 2);
 	run1(f, T0 + 200, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+1"), 3);
-	ch_enrol(&c, &t2, 1);
+	kt_test_ch_enrol(&c, &t2, 1);
 	run1(f, T0 + 300, &c, KT_ERR_DEVICE_EXISTS);
 	fx_free(f);
 }
@@ -592,7 +482,7 @@ static void test_crash_safety(void **state)
 {
 	struct fx *f = fx_new();
 	struct recs before, now;
-	struct tok t1, t2;
+	struct kt_test_tok t1, t2;
 	char line[KT_SLOG_LINE_MAX] = "";
 	FILE *lg;
 
@@ -652,24 +542,24 @@ static void test_partly_recorded(void **state)
 {
 	struct fx *f = fx_new();
 	struct recs now;
-	struct tok t1, t2;
+	struct kt_test_tok t1, t2;
 	char line[KT_SLOG_LINE_MAX] = "";
 	kt_change c;
 	FILE *lg;
 
 	(void)state;
 	/* t1 spent by a build without records ... */
-	make_token(&t1, "tel:+1", "phone", 1, T0 + DAY);
-	ch_enrol(&c, &t1, 0);
+	kt_test_make_token(&t1, "tel:+1", "phone", 1, T0 + DAY);
+	kt_test_ch_enrol(&c, &t1, 0);
 	run1(f, T0, &c, KT_OK);
 	fx_close(f);
 	raw_rewrite(f->dir, KT_STORAGE_FORMAT_VERSION, 1);
 	/* ... t2 by a format 2 build that wrote them (queue entry 0) */
 	fx_open(f);
-	make_token(&t2, "tel:+2", "tablet", 2, T0 + DAY);
-	ch_enrol(&c, &t2, 0);
+	kt_test_make_token(&t2, "tel:+2", "tablet", 2, T0 + DAY);
+	kt_test_ch_enrol(&c, &t2, 0);
 	run1(f, T0 + 10, &c, KT_OK);
-	ch_remove(&c, "tel:+1", 1, "phone");
+	kt_test_ch_remove(&c, "tel:+1", 1, "phone");
 	run1(f, T0 + 20, &c, KT_OK);
 	fx_close(f);
 	raw_rewrite(f->dir, KT_STORAGE_FORMAT_MIGRATABLE, 0);
@@ -723,22 +613,22 @@ static void test_expired_not_recorded(void **state)
 {
 	static const int ok[3] = {KT_OK, KT_OK, KT_OK};
 	struct fx *f = fx_new();
-	struct tok shortt, edge, longt;
+	struct kt_test_tok shortt, edge, longt;
 	kt_apply_head before, after;
 	char line[KT_SLOG_LINE_MAX] = "";
 	kt_change ch[3];
 	FILE *lg;
 
 	(void)state;
-	make_token(&shortt, "tel:+1", "phone", 1, T0 + 1999);
-	make_token(&edge, "tel:+2", "phone", 2, T0 + 2000);
-	make_token(&longt, "tel:+3", "phone", 3, T0 + DAY);
-	ch_enrol(&ch[0], &shortt, 0);
-	ch_enrol(&ch[1], &edge, 0);
-	ch_enrol(&ch[2], &longt, 0);
+	kt_test_make_token(&shortt, "tel:+1", "phone", 1, T0 + 1999);
+	kt_test_make_token(&edge, "tel:+2", "phone", 2, T0 + 2000);
+	kt_test_make_token(&longt, "tel:+3", "phone", 3, T0 + DAY);
+	kt_test_ch_enrol(&ch[0], &shortt, 0);
+	kt_test_ch_enrol(&ch[1], &edge, 0);
+	kt_test_ch_enrol(&ch[2], &longt, 0);
 	run(f, T0, ch, 3, ok);
-	ch_remove(&ch[0], "tel:+1", 1, "phone");
-	ch_remove(&ch[1], "tel:+2", 1, "phone");
+	kt_test_ch_remove(&ch[0], "tel:+1", 1, "phone");
+	kt_test_ch_remove(&ch[1], "tel:+2", 1, "phone");
 	run(f, T0 + 10, ch, 2, ok);
 	heartbeat(f, T0 + 2000); /* the last entry's time */
 	fx_close(f);
@@ -754,13 +644,13 @@ static void test_expired_not_recorded(void **state)
 					     &shortt.pv), KT_OK);
 	/* not recorded, still refused: it expired before any later batch */
 	kt_apply_get_head(f->a, &before);
-	ch_enrol(&ch[0], &shortt, 2);
+	kt_test_ch_enrol(&ch[0], &shortt, 2);
 	run1(f, T0 + 1000, &ch[0], KT_ERR_TOKEN_EXPIRED);
 	/* expiry == the last entry's time is still valid at that time, so it
 	 * was recorded */
-	ch_enrol(&ch[0], &edge, 2);
+	kt_test_ch_enrol(&ch[0], &edge, 2);
 	run1(f, T0 + 2000, &ch[0], KT_ERR_TOKEN_USED);
-	ch_enrol(&ch[0], &longt, 1);
+	kt_test_ch_enrol(&ch[0], &longt, 1);
 	run1(f, T0 + 2000, &ch[0], KT_ERR_TOKEN_USED);
 	kt_apply_get_head(f->a, &after);
 	assert_int_equal(after.tree_size, before.tree_size);

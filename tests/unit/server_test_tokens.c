@@ -50,11 +50,11 @@
 #include "kt_types.h"
 #include "storage.h"
 #include "kt_test_fs.h"
+#include "server_test_util.h"
 
 #define ORIGIN "test.example/tokens"
 #define T0 UINT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define DAY UINT64_C(86400000)
-#define MAXN 80
 
 struct fx {
 	char dir[64];
@@ -65,11 +65,6 @@ struct fx {
 };
 
 /* A registrar token, as the provenance that carries it. */
-struct tok {
-	char account[64];
-	kt_provenance pv;
-};
-
 static void open_apply(struct fx *f)
 {
 	kt_apply_params p;
@@ -121,93 +116,6 @@ static void fx_free(struct fx *f)
 
 /* ---- building changes ------------------------------------------------------ */
 
-static void make_device(kt_device *d, const char *id, uint8_t seed_byte)
-{
-	uint8_t seed[32], sk[64], xs[32];
-
-	memset(d, 0, sizeof(*d));
-	memcpy(d->id, id, strlen(id));
-	d->id_len = strlen(id);
-	d->sign_pk.type = KT_SIGN_KEY_ED25519;
-	d->enc_pk.type = KT_ENC_KEY_X25519;
-	memset(seed, seed_byte, sizeof(seed));
-	assert_int_equal(crypto_sign_seed_keypair(d->sign_pk.pk, sk, seed), 0);
-	memset(xs, (uint8_t)(seed_byte + 0x40), sizeof(xs));
-	assert_int_equal(crypto_scalarmult_base(d->enc_pk.pk, xs), 0);
-	memcpy(d->push, "apns:token-test", 15);
-	d->push_len = 15;
-	d->kind = KT_DEVICE_PRIMARY;
-	sodium_memzero(sk, sizeof(sk));
-}
-
-/* A token of the test registrar enrolling device (id, seed) into account
- * until expiry, really signed. */
-static void make_token(struct tok *t, const char *account, const char *id,
-		       uint8_t seed, uint64_t expiry)
-{
-	uint8_t rseed[32], rsk[64];
-	kt_wbuf w;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(t->account, sizeof(t->account), "%s", account);
-	t->pv.type = KT_PROV_REGISTRAR;
-	t->pv.op.op = KT_OP_ENROL;
-	make_device(&t->pv.op.device, id, seed);
-	memset(rseed, 0x33, sizeof(rseed));
-	t->pv.registrar_pk.type = KT_SIGN_KEY_ED25519;
-	assert_int_equal(crypto_sign_seed_keypair(t->pv.registrar_pk.pk, rsk,
-						  rseed), 0);
-	t->pv.expiry_ms = expiry;
-	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
-	assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)account,
-						    strlen(account),
-						    &t->pv.op.device, expiry),
-			 KT_OK);
-	assert_int_equal(kt_sig_sign(&t->pv.sig, rsk, w.data, w.len), KT_OK);
-	kt_wbuf_free(&w);
-	sodium_memzero(rsk, sizeof(rsk));
-}
-
-/* A change of account at expected with provenance pv; the map index is
- * SHA-256 of the name (the apply path trusts the handler's index). */
-static void fill_change(kt_change *c, const char *account, uint64_t expected,
-			const kt_provenance *pv)
-{
-	kt_wbuf w;
-
-	memset(c, 0, sizeof(*c));
-	memcpy(c->account, account, strlen(account));
-	c->account_len = strlen(account);
-	c->expected_version = expected;
-	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
-	assert_int_equal(kt_provenance_encode(&w, pv), KT_OK);
-	assert_int_equal(kt_wbuf_take(&w, &c->provenance, &c->provenance_len),
-			 KT_OK);
-	randombytes_buf(c->opening, sizeof(c->opening));
-	c->has_vrf = 1;
-	kt_sha256(c->index, (const uint8_t *)account, strlen(account));
-}
-
-static void ch_enrol(kt_change *c, const struct tok *t, uint64_t expected)
-{
-	fill_change(c, t->account, expected, &t->pv);
-}
-
-/* An operator's remove of device id. */
-static void ch_remove(kt_change *c, const char *account, uint64_t expected,
-		      const char *id)
-{
-	kt_provenance pv;
-
-	memset(&pv, 0, sizeof(pv));
-	pv.type = KT_PROV_OPERATOR;
-	pv.op.op = KT_OP_REMOVE_DEVICE;
-	memcpy(pv.op.device_id, id, strlen(id));
-	pv.op.device_id_len = strlen(id);
-	memcpy(pv.reason, "test", 4);
-	pv.reason_len = 4;
-	fill_change(c, account, expected, &pv);
-}
 
 /* ---- running batches --------------------------------------------------------- */
 
@@ -254,28 +162,10 @@ static void queue_bounds(struct fx *f, uint64_t *head, uint64_t *tail)
 	*tail = n == 16 ? kt_load_u64be(q + 8) : 0;
 }
 
-/* Applies the n changes (freed after) at time ts at the next applied
- * index; change i must get code expect[i]. */
 static void run(struct fx *f, uint64_t ts, kt_change *ch, size_t n,
 		const int *expect)
 {
-	kt_change_result res[MAXN];
-	kt_batch b;
-	size_t i;
-
-	assert_true(n <= MAXN);
-	memset(&b, 0, sizeof(b));
-	b.timestamp_ms = ts;
-	b.changes = n > 0 ? ch : NULL;
-	b.count = n;
-	b.heartbeat = n == 0;
-	assert_int_equal(kt_apply_batch(f->a, &b, f->applied++, res), KT_OK);
-	for (i = 0; i < n; i++) {
-		if (res[i].code != expect[i])
-			fail_msg("change %zu: %s, want %s", i,
-				 kt_errname(res[i].code), kt_errname(expect[i]));
-		kt_change_clear(&ch[i]);
-	}
+	kt_test_apply_run(f->a, &f->applied, ts, ch, n, expect);
 }
 
 static void run1(struct fx *f, uint64_t ts, kt_change *c, int expect)
@@ -317,7 +207,7 @@ static uint64_t account_version(struct fx *f, const char *account)
 	return h.version;
 }
 
-static int token_used(struct fx *f, const struct tok *t)
+static int token_used(struct fx *f, const struct kt_test_tok *t)
 {
 	return kt_apply_token_used(f->st, (const uint8_t *)t->account,
 				   strlen(t->account), &t->pv);
@@ -328,14 +218,14 @@ static int token_used(struct fx *f, const struct tok *t)
 static void test_single_use(void **state)
 {
 	struct fx *f = fx_new();
-	struct tok t, other;
+	struct kt_test_tok t, other;
 	struct state before;
 	kt_change c;
 
 	(void)state;
-	make_token(&t, "tel:+1", "phone", 1, T0 + DAY);
+	kt_test_make_token(&t, "tel:+1", "phone", 1, T0 + DAY);
 	assert_int_equal(token_used(f, &t), KT_OK);
-	ch_enrol(&c, &t, 0);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0, &c, KT_OK);
 	assert_int_equal(token_used(f, &t), KT_ERR_TOKEN_USED);
 	assert_int_equal(account_version(f, "tel:+1"), 1);
@@ -343,24 +233,24 @@ static void test_single_use(void **state)
 	/* replayed at the current version (would be DEVICE_EXISTS) and at the
 	 * stale one (would be VERSION_MISMATCH): the token is refused first */
 	take_state(f, &before);
-	ch_enrol(&c, &t, 1);
+	kt_test_ch_enrol(&c, &t, 1);
 	run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
-	ch_enrol(&c, &t, 0);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
 	assert_int_equal(account_version(f, "tel:+1"), 1);
 
 	/* the twin: a fresh token (another device) is accepted */
-	make_token(&other, "tel:+1", "laptop", 2, T0 + DAY);
+	kt_test_make_token(&other, "tel:+1", "laptop", 2, T0 + DAY);
 	assert_int_equal(token_used(f, &other), KT_OK);
-	ch_enrol(&c, &other, 1);
+	kt_test_ch_enrol(&c, &other, 1);
 	run1(f, T0 + 30, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+1"), 2);
 	assert_int_equal(token_used(f, &other), KT_ERR_TOKEN_USED);
 
 	/* a token differs by any signed byte: same device, other expiry */
-	make_token(&other, "tel:+1", "phone", 1, T0 + DAY + 1);
+	kt_test_make_token(&other, "tel:+1", "phone", 1, T0 + DAY + 1);
 	assert_int_equal(token_used(f, &other), KT_OK);
 	/* and kt_apply_token_used refuses what is not a registrar token */
 	other.pv.type = KT_PROV_OPERATOR;
@@ -373,34 +263,34 @@ static void test_single_use(void **state)
 static void test_recovery_replay(void **state)
 {
 	struct fx *f = fx_new();
-	struct tok t, fresh;
+	struct kt_test_tok t, fresh;
 	struct state before;
 	kt_change c;
 
 	(void)state;
-	make_token(&t, "tel:+2", "phone", 1, T0 + DAY);
-	ch_enrol(&c, &t, 0);
+	kt_test_make_token(&t, "tel:+2", "phone", 1, T0 + DAY);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0, &c, KT_OK);
-	ch_remove(&c, "tel:+2", 1, "phone");
+	kt_test_ch_remove(&c, "tel:+2", 1, "phone");
 	run1(f, T0 + 10, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+2"), 2);
 
 	/* without single use this re-adds the removed device */
 	take_state(f, &before);
-	ch_enrol(&c, &t, 2);
+	kt_test_ch_enrol(&c, &t, 2);
 	run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
 	assert_int_equal(account_version(f, "tel:+2"), 2);
 
 	/* the twin: a new token for the same device spec recovers it, once */
-	make_token(&fresh, "tel:+2", "phone", 1, T0 + DAY + 1);
-	ch_enrol(&c, &fresh, 2);
+	kt_test_make_token(&fresh, "tel:+2", "phone", 1, T0 + DAY + 1);
+	kt_test_ch_enrol(&c, &fresh, 2);
 	run1(f, T0 + 30, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+2"), 3);
-	ch_remove(&c, "tel:+2", 3, "phone");
+	kt_test_ch_remove(&c, "tel:+2", 3, "phone");
 	run1(f, T0 + 40, &c, KT_OK);
 	take_state(f, &before);
-	ch_enrol(&c, &fresh, 4);
+	kt_test_ch_enrol(&c, &fresh, 4);
 	run1(f, T0 + 50, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
 	fx_free(f);
@@ -411,25 +301,25 @@ static void test_recovery_replay(void **state)
 static void test_same_batch(void **state)
 {
 	struct fx *f = fx_new();
-	struct tok t, u;
+	struct kt_test_tok t, u;
 	kt_change ch[3];
 	static const int e1[3] = {KT_OK, KT_OK, KT_ERR_TOKEN_USED};
 	static const int e2[3] = {KT_ERR_VERSION_MISMATCH, KT_OK,
 				  KT_ERR_TOKEN_USED};
 
 	(void)state;
-	make_token(&t, "tel:+3", "phone", 1, T0 + DAY);
-	ch_enrol(&ch[0], &t, 0);
-	ch_remove(&ch[1], "tel:+3", 1, "phone");
-	ch_enrol(&ch[2], &t, 2);        /* would re-add phone */
+	kt_test_make_token(&t, "tel:+3", "phone", 1, T0 + DAY);
+	kt_test_ch_enrol(&ch[0], &t, 0);
+	kt_test_ch_remove(&ch[1], "tel:+3", 1, "phone");
+	kt_test_ch_enrol(&ch[2], &t, 2);        /* would re-add phone */
 	run(f, T0, ch, 3, e1);
 	assert_int_equal(account_version(f, "tel:+3"), 2);
 
 	/* a refused use does not spend the token */
-	make_token(&u, "tel:+4", "phone", 1, T0 + DAY);
-	ch_enrol(&ch[0], &u, 7);        /* stale: refused, not recorded */
-	ch_enrol(&ch[1], &u, 0);
-	ch_enrol(&ch[2], &u, 1);
+	kt_test_make_token(&u, "tel:+4", "phone", 1, T0 + DAY);
+	kt_test_ch_enrol(&ch[0], &u, 7);        /* stale: refused, not recorded */
+	kt_test_ch_enrol(&ch[1], &u, 0);
+	kt_test_ch_enrol(&ch[2], &u, 1);
 	run(f, T0 + 10, ch, 3, e2);
 	assert_int_equal(account_version(f, "tel:+4"), 1);
 	{
@@ -446,34 +336,34 @@ static void test_same_batch(void **state)
 static void test_expiry_recheck(void **state)
 {
 	struct fx *f = fx_new();
-	struct tok t;
+	struct kt_test_tok t;
 	struct state before;
 	kt_change c;
 
 	(void)state;
 	/* expiry one ms before the batch time: refused, nothing written */
-	make_token(&t, "tel:+5", "phone", 1, T0 - 1);
+	kt_test_make_token(&t, "tel:+5", "phone", 1, T0 - 1);
 	take_state(f, &before);
-	ch_enrol(&c, &t, 0);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0, &c, KT_ERR_TOKEN_EXPIRED);
 	assert_unchanged(f, &before);
 	assert_int_equal(token_used(f, &t), KT_OK);
 	/* expiry equal to the batch time: accepted */
-	make_token(&t, "tel:+5", "phone", 1, T0);
-	ch_enrol(&c, &t, 0);
+	kt_test_make_token(&t, "tel:+5", "phone", 1, T0);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0, &c, KT_OK);
 
 	/* the time of a batch whose clock went back is the last entry's
 	 * (T0 + 100): a token valid at the batch's own clock is expired */
 	heartbeat(f, T0 + 100);
-	make_token(&t, "tel:+6", "phone", 1, T0 + 50);
+	kt_test_make_token(&t, "tel:+6", "phone", 1, T0 + 50);
 	take_state(f, &before);
-	ch_enrol(&c, &t, 0);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0 + 10, &c, KT_ERR_TOKEN_EXPIRED);
 	assert_unchanged(f, &before);
 	/* the twin: expiry at the last entry's time is accepted */
-	make_token(&t, "tel:+6", "phone", 1, T0 + 100);
-	ch_enrol(&c, &t, 0);
+	kt_test_make_token(&t, "tel:+6", "phone", 1, T0 + 100);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0 + 10, &c, KT_OK);
 	fx_free(f);
 }
@@ -483,10 +373,10 @@ static void test_expiry_recheck(void **state)
 static void test_sweep(void **state)
 {
 	struct fx *f = fx_new();
-	static struct tok t[70];
+	static struct kt_test_tok t[70];
 	kt_change ch[70];
 	int ok[70];
-	struct tok longl, shortt;
+	struct kt_test_tok longl, shortt;
 	uint64_t head, tail, e = T0 + 1000;
 	size_t i;
 	kt_change c;
@@ -496,8 +386,8 @@ static void test_sweep(void **state)
 		char acc[32];
 
 		snprintf(acc, sizeof(acc), "tel:+70%02zu", i);
-		make_token(&t[i], acc, "phone", (uint8_t)(i + 1), e);
-		ch_enrol(&ch[i], &t[i], 0);
+		kt_test_make_token(&t[i], acc, "phone", (uint8_t)(i + 1), e);
+		kt_test_ch_enrol(&ch[i], &t[i], 0);
 		ok[i] = KT_OK;
 	}
 	run(f, T0, ch, 70, ok);
@@ -521,7 +411,7 @@ static void test_sweep(void **state)
 				 i < KT_APPLY_TOKEN_SWEEP_MAX ? KT_OK
 							      : KT_ERR_TOKEN_USED);
 	/* the next batch (here: refused changes only) takes the rest */
-	ch_enrol(&c, &t[0], 0);
+	kt_test_ch_enrol(&c, &t[0], 0);
 	run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 2, &c, KT_ERR_TOKEN_EXPIRED);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, 70);
@@ -530,7 +420,7 @@ static void test_sweep(void **state)
 		assert_int_equal(token_used(f, &t[i]), KT_OK);
 	/* a swept token stays refused: it has expired (also at the version
 	 * where it would otherwise apply) */
-	ch_enrol(&c, &t[1], 1);
+	kt_test_ch_enrol(&c, &t[1], 1);
 	run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 3, &c, KT_ERR_TOKEN_EXPIRED);
 	{
 		uint8_t qk[12 + 16 + 1];
@@ -549,10 +439,10 @@ static void test_sweep(void **state)
 
 	/* FIFO: a long-lived token used first holds back a short one */
 	e = T0 + 10 * DAY;
-	make_token(&longl, "tel:+8001", "phone", 1, e + DAY);
-	make_token(&shortt, "tel:+8002", "phone", 1, e + 1000);
-	ch_enrol(&ch[0], &longl, 0);
-	ch_enrol(&ch[1], &shortt, 0);
+	kt_test_make_token(&longl, "tel:+8001", "phone", 1, e + DAY);
+	kt_test_make_token(&shortt, "tel:+8002", "phone", 1, e + 1000);
+	kt_test_ch_enrol(&ch[0], &longl, 0);
+	kt_test_ch_enrol(&ch[1], &shortt, 0);
 	run(f, e, ch, 2, ok);
 	heartbeat(f, e + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
 	assert_int_equal(token_used(f, &shortt), KT_ERR_TOKEN_USED);
@@ -573,23 +463,23 @@ static void test_sweep(void **state)
 static void test_durable(void **state)
 {
 	struct fx *f = fx_new();
-	struct tok t, u;
+	struct kt_test_tok t, u;
 	kt_change_result res[1];
 	kt_change c;
 	kt_batch b;
 
 	(void)state;
-	make_token(&t, "tel:+9", "phone", 1, T0 + DAY);
-	ch_enrol(&c, &t, 0);
+	kt_test_make_token(&t, "tel:+9", "phone", 1, T0 + DAY);
+	kt_test_ch_enrol(&c, &t, 0);
 	run1(f, T0, &c, KT_OK);
 	fx_reopen(f);
 	assert_int_equal(token_used(f, &t), KT_ERR_TOKEN_USED);
-	ch_enrol(&c, &t, 1);
+	kt_test_ch_enrol(&c, &t, 1);
 	run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
 
 	/* a failed commit records nothing; the same batch then succeeds */
-	make_token(&u, "tel:+10", "phone", 1, T0 + DAY);
-	ch_enrol(&c, &u, 0);
+	kt_test_make_token(&u, "tel:+10", "phone", 1, T0 + DAY);
+	kt_test_ch_enrol(&c, &u, 0);
 	memset(&b, 0, sizeof(b));
 	b.timestamp_ms = T0 + 20;
 	b.changes = &c;
@@ -607,15 +497,15 @@ static void test_durable(void **state)
 /* The records of the same batches on two databases. */
 static void feed(struct fx *f)
 {
-	struct tok t[3];
+	struct kt_test_tok t[3];
 	kt_change ch[3];
 	static const int e[3] = {KT_OK, KT_OK, KT_ERR_TOKEN_USED};
 
-	make_token(&t[0], "tel:+11", "phone", 1, T0 + 1000);
-	make_token(&t[1], "tel:+12", "phone", 2, T0 + DAY);
-	ch_enrol(&ch[0], &t[0], 0);
-	ch_enrol(&ch[1], &t[1], 0);
-	ch_enrol(&ch[2], &t[0], 1);
+	kt_test_make_token(&t[0], "tel:+11", "phone", 1, T0 + 1000);
+	kt_test_make_token(&t[1], "tel:+12", "phone", 2, T0 + DAY);
+	kt_test_ch_enrol(&ch[0], &t[0], 0);
+	kt_test_ch_enrol(&ch[1], &t[1], 0);
+	kt_test_ch_enrol(&ch[2], &t[0], 1);
 	run(f, T0, ch, 3, e);
 	heartbeat(f, T0 + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
 }

@@ -7,11 +7,13 @@
 #define KT_SERVER_TEST_UTIL_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "kt_enc.h"
+#include "kt_hash.h"
 #include "kt_types.h"
 #include "kt_vrf.h"
 #include "node.h"
@@ -96,6 +98,136 @@ static inline kt_change_result kt_test_node_operator_change(kt_node *n,
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return w.res;
+}
+
+/* ---- changes for the apply path (server_tokens, server_migrate) ---------- */
+
+/* A registrar token for one enrolment: the account and the provenance. */
+struct kt_test_tok {
+	char account[64];
+	kt_provenance pv;
+};
+
+/* Device `id` with keys from a seed of seed_byte bytes, push address
+ * "apns:token-test". */
+static inline void kt_test_make_device(kt_device *d, const char *id,
+				       uint8_t seed_byte)
+{
+	uint8_t seed[32], sk[64], xs[32];
+
+	memset(d, 0, sizeof(*d));
+	memcpy(d->id, id, strlen(id));
+	d->id_len = strlen(id);
+	d->sign_pk.type = KT_SIGN_KEY_ED25519;
+	d->enc_pk.type = KT_ENC_KEY_X25519;
+	memset(seed, seed_byte, sizeof(seed));
+	assert_int_equal(crypto_sign_seed_keypair(d->sign_pk.pk, sk, seed), 0);
+	memset(xs, (uint8_t)(seed_byte + 0x40), sizeof(xs));
+	assert_int_equal(crypto_scalarmult_base(d->enc_pk.pk, xs), 0);
+	memcpy(d->push, "apns:token-test", 15);
+	d->push_len = 15;
+	d->kind = KT_DEVICE_PRIMARY;
+	sodium_memzero(sk, sizeof(sk));
+}
+
+/* A token of the test registrar enrolling device (id, seed) into account
+ * until expiry, really signed. */
+static inline void kt_test_make_token(struct kt_test_tok *t, const char *account,
+				      const char *id, uint8_t seed, uint64_t expiry)
+{
+	uint8_t rseed[32], rsk[64];
+	kt_wbuf w;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->account, sizeof(t->account), "%s", account);
+	t->pv.type = KT_PROV_REGISTRAR;
+	t->pv.op.op = KT_OP_ENROL;
+	kt_test_make_device(&t->pv.op.device, id, seed);
+	memset(rseed, 0x33, sizeof(rseed));
+	t->pv.registrar_pk.type = KT_SIGN_KEY_ED25519;
+	assert_int_equal(crypto_sign_seed_keypair(t->pv.registrar_pk.pk, rsk,
+						  rseed), 0);
+	t->pv.expiry_ms = expiry;
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)account,
+						    strlen(account),
+						    &t->pv.op.device, expiry),
+			 KT_OK);
+	assert_int_equal(kt_sig_sign(&t->pv.sig, rsk, w.data, w.len), KT_OK);
+	kt_wbuf_free(&w);
+	sodium_memzero(rsk, sizeof(rsk));
+}
+
+/* A change of account at expected with provenance pv; the map index is
+ * SHA-256 of the name (the apply path trusts the handler's index). */
+static inline void kt_test_fill_change(kt_change *c, const char *account,
+				       uint64_t expected, const kt_provenance *pv)
+{
+	kt_wbuf w;
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->account, account, strlen(account));
+	c->account_len = strlen(account);
+	c->expected_version = expected;
+	kt_wbuf_init(&w, KT_PROVENANCE_MAX_BYTES);
+	assert_int_equal(kt_provenance_encode(&w, pv), KT_OK);
+	assert_int_equal(kt_wbuf_take(&w, &c->provenance, &c->provenance_len),
+			 KT_OK);
+	randombytes_buf(c->opening, sizeof(c->opening));
+	c->has_vrf = 1;
+	kt_sha256(c->index, (const uint8_t *)account, strlen(account));
+}
+
+static inline void kt_test_ch_enrol(kt_change *c, const struct kt_test_tok *t,
+				    uint64_t expected)
+{
+	kt_test_fill_change(c, t->account, expected, &t->pv);
+}
+
+/* An operator's remove of device id. */
+static inline void kt_test_ch_remove(kt_change *c, const char *account,
+				     uint64_t expected, const char *id)
+{
+	kt_provenance pv;
+
+	memset(&pv, 0, sizeof(pv));
+	pv.type = KT_PROV_OPERATOR;
+	pv.op.op = KT_OP_REMOVE_DEVICE;
+	memcpy(pv.op.device_id, id, strlen(id));
+	pv.op.device_id_len = strlen(id);
+	memcpy(pv.reason, "test", 4);
+	pv.reason_len = 4;
+	kt_test_fill_change(c, account, expected, &pv);
+}
+
+
+/* Most changes kt_test_apply_run takes in one batch. */
+#define KT_TEST_MAX_BATCH 80
+
+/* Applies the n changes (cleared after) as one batch at time ts and applied
+ * index (*applied)++; change i must get code expect[i].  n == 0: a
+ * heartbeat. */
+static inline void kt_test_apply_run(kt_apply *a, uint64_t *applied,
+				     uint64_t ts, kt_change *ch, size_t n,
+				     const int *expect)
+{
+	kt_change_result res[KT_TEST_MAX_BATCH];
+	kt_batch b;
+	size_t i;
+
+	assert_true(n <= KT_TEST_MAX_BATCH);
+	memset(&b, 0, sizeof(b));
+	b.timestamp_ms = ts;
+	b.changes = n > 0 ? ch : NULL;
+	b.count = n;
+	b.heartbeat = n == 0;
+	assert_int_equal(kt_apply_batch(a, &b, (*applied)++, res), KT_OK);
+	for (i = 0; i < n; i++) {
+		if (res[i].code != expect[i])
+			fail_msg("change %zu: %s, want %s", i,
+				 kt_errname(res[i].code), kt_errname(expect[i]));
+		kt_change_clear(&ch[i]);
+	}
 }
 
 #endif /* KT_SERVER_TEST_UTIL_H */
