@@ -70,20 +70,11 @@ struct fx {
 	uint64_t applied;          /* next applied index */
 };
 
-/* A registrar token, as the provenance that carries it. */
 /* ---- fixture ------------------------------------------------------------------- */
 
 static int open_apply(struct fx *f)
 {
-	kt_apply_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.storage = f->st;
-	p.log_signer = &f->signer;
-	p.origin = ORIGIN;
-	p.origin_len = strlen(ORIGIN);
-	p.max_devices = KT_DEFAULT_MAX_DEVICES;
-	return kt_apply_open(&p, &f->a);
+	return kt_test_apply_open(f->st, &f->signer, ORIGIN, &f->a);
 }
 
 /* Opens storage (for migration) and the apply path. */

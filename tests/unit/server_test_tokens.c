@@ -64,18 +64,9 @@ struct fx {
 	uint64_t applied;          /* next applied index */
 };
 
-/* A registrar token, as the provenance that carries it. */
 static void open_apply(struct fx *f)
 {
-	kt_apply_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.storage = f->st;
-	p.log_signer = &f->signer;
-	p.origin = ORIGIN;
-	p.origin_len = strlen(ORIGIN);
-	p.max_devices = KT_DEFAULT_MAX_DEVICES;
-	assert_int_equal(kt_apply_open(&p, &f->a), KT_OK);
+	assert_int_equal(kt_test_apply_open(f->st, &f->signer, ORIGIN, &f->a), KT_OK);
 }
 
 static struct fx *fx_new(void)

@@ -201,6 +201,22 @@ static inline void kt_test_ch_remove(kt_change *c, const char *account,
 }
 
 
+/* Opens the apply path over st with signer for origin (default device
+ * limit).  Returns kt_apply_open's code. */
+static inline int kt_test_apply_open(kt_storage *st, kt_note_signer *signer,
+				     const char *origin, kt_apply **out)
+{
+	kt_apply_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.storage = st;
+	p.log_signer = signer;
+	p.origin = origin;
+	p.origin_len = strlen(origin);
+	p.max_devices = KT_DEFAULT_MAX_DEVICES;
+	return kt_apply_open(&p, out);
+}
+
 /* Most changes kt_test_apply_run takes in one batch. */
 #define KT_TEST_MAX_BATCH 80
 
