@@ -2138,7 +2138,10 @@ int kt_storage_batch_account_head_put(kt_storage_batch *b,
 		return batch_fail(b, r);
 	r = batch_write(b, KT_CF_ACCOUNTS, index, KT_INDEX_BYTES, enc, len, 0);
 	free(enc);
-	if (r == KT_OK)
+	/* The name record never changes after the account's creation: writing
+	 * it again at every version cost a memtable insert per update and
+	 * dropped the name from the name cache at every commit. */
+	if (r == KT_OK && head->version == 1)
 		r = batch_write(b, KT_CF_ACCOUNT_NAMES, head->account,
 				head->account_len, index, KT_INDEX_BYTES, 0);
 	return r;

@@ -381,7 +381,9 @@ KT_MUST_CHECK int kt_storage_batch_map_node_get(kt_storage_batch *b,
 						uint8_t node[KT_STORAGE_MAP_NODE_MAX],
 						size_t *node_len);
 
-/* Also writes the account_names record (head->account -> index). */
+/* Writes the head of account index; at head->version 1 (the account's
+ * creation) also its account_names record (head->account -> index), which
+ * later versions leave alone: a name's index never changes. */
 int kt_storage_batch_account_head_put(kt_storage_batch *b,
 				      const uint8_t index[KT_INDEX_BYTES],
 				      const kt_storage_account_head *head);

@@ -6,7 +6,8 @@
  * The cache keeps committed name -> index records in memory.  These tests
  * fail if it ever answers with something the database does not hold:
  *   - a name rewritten by a later commit is answered with its new index
- *     (the commit drops the cached one);
+ *     (the commit drops the cached one), while later versions of an
+ *     account do not rewrite (nor drop) its name;
  *   - a name that was absent is not remembered as absent;
  *   - a reader whose snapshot predates an account answers "no such
  *     account" (absence proof, the VRF proof a fresh computation gives)
@@ -97,9 +98,9 @@ static uint64_t name_hits(kt_storage *st)
 	return s.name_cache_hits;
 }
 
-/* Commits account `name` with index idx (head version 1). */
-static void put_account(kt_storage *st, const char *name, uint8_t idx_byte,
-			uint64_t applied)
+/* Commits the head of account `name` with index idx at head version. */
+static void put_head(kt_storage *st, const char *name, uint8_t idx_byte,
+		     uint64_t version, uint64_t applied)
 {
 	kt_storage_batch *b = NULL;
 	kt_storage_account_head head;
@@ -107,13 +108,20 @@ static void put_account(kt_storage *st, const char *name, uint8_t idx_byte,
 
 	memset(&head, 0, sizeof(head));
 	memset(idx, idx_byte, sizeof(idx));
-	head.version = 1;
+	head.version = version;
 	memset(head.vrf_proof, idx_byte, sizeof(head.vrf_proof));
 	head.account_len = strlen(name);
 	memcpy(head.account, name, head.account_len);
 	assert_int_equal(kt_storage_batch_begin(st, &b), KT_OK);
 	assert_int_equal(kt_storage_batch_account_head_put(b, idx, &head), KT_OK);
 	assert_int_equal(kt_storage_batch_commit(b, applied), KT_OK);
+}
+
+/* Commits account `name` with index idx (head version 1: its creation). */
+static void put_account(kt_storage *st, const char *name, uint8_t idx_byte,
+			uint64_t applied)
+{
+	put_head(st, name, idx_byte, 1, applied);
 }
 
 /* Rewrites only the name record of `name` (a repair, or a corrupt write). */
@@ -161,6 +169,36 @@ static void test_cached_and_rewritten(void **state)
 	expect_index(f->st, "tel:+1", 0x22);
 	expect_index(f->st, "tel:+1", 0x22);
 	assert_int_equal(name_hits(f->st), h0 + 2); /* cached again */
+}
+
+/* A later version of an account writes its head, not its name again:
+ * the cached name survives the commit (a hit, no miss).  Twin: the
+ * creation of an account (version 1) does write the name. */
+static void test_later_versions_keep_the_name(void **state)
+{
+	struct fx *f = *state;
+	kt_storage_stats s0, s1;
+	uint8_t got[KT_INDEX_BYTES];
+
+	fx_open(f);
+	put_account(f->st, "tel:+3", 0x33, 1);
+	expect_index(f->st, "tel:+3", 0x33);      /* miss: read and cached */
+	put_head(f->st, "tel:+3", 0x33, 2, 2);
+	put_head(f->st, "tel:+3", 0x33, 3, 3);
+	kt_storage_get_stats(f->st, &s0);
+	expect_index(f->st, "tel:+3", 0x33);
+	kt_storage_get_stats(f->st, &s1);
+	assert_int_equal(s1.name_cache_hits, s0.name_cache_hits + 1);
+	assert_int_equal(s1.name_cache_misses, s0.name_cache_misses);
+	/* a head at version 2 of a name never created writes no name */
+	put_head(f->st, "tel:+4", 0x44, 2, 4);
+	assert_int_equal(kt_storage_account_index_cached(f->st,
+							 (const uint8_t *)"tel:+4",
+							 6, got),
+			 KT_ERR_NOT_FOUND);
+	/* twin: version 1 writes it */
+	put_head(f->st, "tel:+4", 0x44, 1, 5);
+	expect_index(f->st, "tel:+4", 0x44);
 }
 
 static void test_absent_not_remembered(void **state)
@@ -392,6 +430,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cached_and_rewritten, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_later_versions_keep_the_name,
+						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_absent_not_remembered, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_than_a_view, fx_setup,
