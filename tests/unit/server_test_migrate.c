@@ -345,6 +345,17 @@ static void log_release(FILE *fp)
 	fclose(fp);
 }
 
+/* Opens f's format 2 database, which must migrate: exactly one
+ * event=storage_migrated line, copied into line. */
+static void open_migrated(struct fx *f, char *line, size_t cap)
+{
+	FILE *lg = log_capture();
+
+	fx_open(f);
+	assert_int_equal(log_count(lg, "event=storage_migrated", line, cap), 1);
+	log_release(lg);
+}
+
 /* ---- the state the tests migrate ------------------------------------------------------- */
 
 /* t1 enrols "phone" into tel:+1, which the operator then removes (so a
@@ -401,7 +412,6 @@ static void test_migration(void **state)
 	struct recs before, after;
 	struct kt_test_tok t1, t2, fresh;
 	char line[KT_SLOG_LINE_MAX] = "";
-	FILE *lg;
 	kt_change c;
 
 	(void)state;
@@ -412,11 +422,7 @@ static void test_migration(void **state)
 	assert_int_equal(before.n, 5); /* 2 used, 2 queue entries, bounds */
 	make_format2(f->dir);
 
-	lg = log_capture();
-	fx_open(f);
-	assert_int_equal(log_count(lg, "event=storage_migrated", line,
-				   sizeof(line)), 1);
-	log_release(lg);
+	open_migrated(f, line, sizeof(line));
 	assert_non_null(strstr(line, " from=2 to=3 tokens=2 "));
 	assert_non_null(strstr(line, " entries=4 ms="));
 	assert_int_equal(kt_storage_format(f->st), KT_STORAGE_FORMAT_VERSION);
@@ -536,7 +542,6 @@ static void test_partly_recorded(void **state)
 	struct kt_test_tok t1, t2;
 	char line[KT_SLOG_LINE_MAX] = "";
 	kt_change c;
-	FILE *lg;
 
 	(void)state;
 	/* t1 spent by a build without records ... */
@@ -557,11 +562,7 @@ static void test_partly_recorded(void **state)
 	raw_tokens(f->dir, &now);
 	assert_int_equal(now.n, 3);
 
-	lg = log_capture();
-	fx_open(f);
-	assert_int_equal(log_count(lg, "event=storage_migrated", line,
-				   sizeof(line)), 1);
-	log_release(lg);
+	open_migrated(f, line, sizeof(line));
 	assert_non_null(strstr(line, " tokens=1 expired=0 recorded=1 "));
 	assert_replays_refused(f, &t1, &t2, T0 + 100);
 	fx_close(f);
@@ -608,7 +609,6 @@ static void test_expired_not_recorded(void **state)
 	kt_apply_head before, after;
 	char line[KT_SLOG_LINE_MAX] = "";
 	kt_change ch[3];
-	FILE *lg;
 
 	(void)state;
 	kt_test_make_token(&shortt, "tel:+1", "phone", 1, T0 + 1999);
@@ -625,11 +625,7 @@ static void test_expired_not_recorded(void **state)
 	fx_close(f);
 	make_format2(f->dir);
 
-	lg = log_capture();
-	fx_open(f);
-	assert_int_equal(log_count(lg, "event=storage_migrated", line,
-				   sizeof(line)), 1);
-	log_release(lg);
+	open_migrated(f, line, sizeof(line));
 	assert_non_null(strstr(line, " tokens=2 expired=1 recorded=0 "));
 	assert_int_equal(kt_apply_token_used(f->st, (const uint8_t *)"tel:+1", 6,
 					     &shortt.pv), KT_OK);
