@@ -9,7 +9,16 @@
  *           (d, p) is slot 2^d + p (heap order).  A random tree's top levels
  *           are full, so nothing is wasted.
  *   slots   the slots of the deeper positions: an open-addressing table
- *           (linear probing, power-of-two size, grown at 70 % load).
+ *           (linear probing, power-of-two size, grown at 70 % load).  A
+ *           position's home slot keeps a walk's deep levels together: its
+ *           window (an aligned run of 2^WINDOW_BITS slots) is chosen by its
+ *           ancestor at the anchor depth, its slot in the window by the
+ *           position itself.  So the few table positions on one path share
+ *           one window (one page, one TLB entry) instead of each costing its
+ *           own random page; measured in docs/BENCHMARKS.md.  Positions
+ *           WINDOW_LEVELS or more below the anchor, and positions above it,
+ *           are placed by their own hash alone, which bounds what one
+ *           anchor puts into a window (a crafted subtree cannot fill it).
  *   A slot holds the position's key, depth, table hash, the newest record's
  *   version, kind and node (left || right, or index || digest), and the id
  *   of its previous version (history).  Kind 0 marks an empty slot.
@@ -67,9 +76,23 @@
 /* Deepest position whose key alone identifies it. */
 #define KEY_DEPTH 56u
 
+/* Table windows (see the top of the file): 2^10 slots (96 KiB); positions
+ * less than WINDOW_LEVELS below the anchor depth share their anchor's
+ * window, at most 2^WINDOW_LEVELS - 1 = 127 of them per anchor.  The anchor
+ * depth leaves about 2^ANCHOR_SPREAD anchors per window of the table's
+ * first size, so windows fill evenly. */
+#define WINDOW_BITS 10u
+#define WINDOW_MASK ((1u << WINDOW_BITS) - 1u)
+#define WINDOW_LEVELS 7u
+#define ANCHOR_SPREAD 6u
+
 /* Levels a path read prefetches beyond log2(positions), and how many more
- * it hashes and prefetches when a walk goes deeper than that. */
-#define PATH_EXTRA 3u
+ * it hashes and prefetches when a walk goes deeper than that.  A random
+ * tree's leaves sit at about log2(positions) - 0.5; each level prefetched
+ * past a path's leaf costs two lines of memory traffic that every other
+ * fetch of the walk queues behind (measured in docs/BENCHMARKS.md: 3 extra
+ * levels cost more than the dependent fetches of the few deeper paths). */
+#define PATH_EXTRA 1u
 #define PATH_STEP 4u
 
 /* Prefetch hint: into L1 (a walk reads every line it prefetches). */
@@ -89,7 +112,7 @@ struct mem_slot {
 	uint64_t version; /* of the newest record */
 	uint32_t ext;     /* node id of a deep position's prefix words 1..3 */
 	uint32_t prev;    /* history id of the previous version; 0 = none */
-	uint32_t hash;    /* pos_hash: the table grows without reading keys */
+	uint32_t hash;    /* table_hash: the table grows without reading keys */
 	uint16_t depth;
 	uint8_t kind;     /* of the newest record; 0 = empty slot */
 	uint8_t pad;
@@ -118,6 +141,7 @@ struct kt_map_mem {
 	struct mem_slot *dense; /* 2^dense_depth entries, [0] unused */
 	void *dense_raw;
 	unsigned dense_depth;   /* depths below it are dense */
+	unsigned anchor_depth;  /* of the table's windows; fixed at creation */
 	size_t npos;            /* positions, dense or hashed */
 	unsigned npos_bits;     /* bit length of npos: about the tree's depth */
 	size_t nrecs;           /* records of all versions */
@@ -174,6 +198,33 @@ static inline uint32_t pos_hash(unsigned depth, const uint64_t pw[4])
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return (uint32_t)(h >> 32);
+}
+
+/* 32-bit hash of the first a (1..64) bits of w0, the ancestor at depth a. */
+static inline uint32_t anchor_hash(unsigned a, uint64_t w0)
+{
+	uint64_t h = (w0 >> (64 - a)) ^ (0xd6e8feb86659fd93ULL * (a + 1));
+
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+/* The table hash of the hashed position (depth, prefix words pw), given
+ * its pos_hash ph: the home slot is its low bits.  Within WINDOW_LEVELS
+ * below the anchor depth, the bits above the window come from the anchor
+ * (any word of the index or of the prefix serves as w0: only its first
+ * anchor_depth <= depth bits are read). */
+static inline uint32_t table_hash(unsigned anchor_depth, unsigned depth,
+				  uint64_t w0, uint32_t ph)
+{
+	if (depth < anchor_depth || depth >= anchor_depth + WINDOW_LEVELS)
+		return ph;
+	return (anchor_hash(anchor_depth, w0) & ~WINDOW_MASK) |
+	       (ph & WINDOW_MASK);
 }
 
 static inline uint64_t pos_key(unsigned depth, const uint64_t pw[4])
@@ -342,6 +393,22 @@ static size_t slots_for(size_t expected)
 	return n;
 }
 
+/* The anchor depth of a table of nslots (a power of two) slots below
+ * dense_depth dense levels: the dense depth, or deeper if the table has more
+ * windows than 2^-ANCHOR_SPREAD of the anchors there (at most KEY_DEPTH). */
+static unsigned anchor_depth_for(unsigned dense_depth, size_t nslots)
+{
+	unsigned bits = 0, a;
+
+	while (((size_t)1 << (bits + 1)) <= nslots)
+		bits++;
+	a = bits > WINDOW_BITS ? bits - WINDOW_BITS + ANCHOR_SPREAD
+			       : ANCHOR_SPREAD;
+	if (a < dense_depth)
+		a = dense_depth;
+	return a < KEY_DEPTH ? a : KEY_DEPTH;
+}
+
 int kt_map_mem_new(unsigned flags, size_t expected_positions, kt_map_mem **out)
 {
 	kt_map_mem *m = NULL;
@@ -359,6 +426,7 @@ int kt_map_mem_new(unsigned flags, size_t expected_positions, kt_map_mem **out)
 	dense = (size_t)1 << m->dense_depth;
 	m->nslots = slots_for(expected_positions > dense
 				      ? expected_positions - dense : 0);
+	m->anchor_depth = anchor_depth_for(m->dense_depth, m->nslots);
 	r = alloc_slots(dense, &m->dense, &m->dense_raw);
 	if (r == KT_OK)
 		r = alloc_slots(m->nslots, &m->slots, &m->slots_raw);
@@ -611,7 +679,7 @@ static struct mem_slot *find_slot(const kt_map_mem *m, unsigned depth,
 		*h = 0;
 		return &m->dense[dense_index(depth, pw)];
 	}
-	*h = pos_hash(depth, pw);
+	*h = table_hash(m->anchor_depth, depth, pw[0], pos_hash(depth, pw));
 	return &m->slots[probe(m, *h & (m->nslots - 1), *h, depth, pw)];
 }
 
@@ -641,13 +709,13 @@ static int mem_put(void *ctx, uint16_t depth,
 	return put_at(m, s, h, depth, pw, version, node);
 }
 
-uint32_t kt_map_mem_pos_hash(unsigned depth,
-			     const uint8_t prefix[KT_HASH_BYTES])
+uint32_t kt_map_mem_table_hash(const kt_map_mem *m, unsigned depth,
+			       const uint8_t prefix[KT_HASH_BYTES])
 {
 	uint64_t pw[4];
 
 	load_words(pw, prefix);
-	return pos_hash(depth, pw);
+	return table_hash(m->anchor_depth, depth, pw[0], pos_hash(depth, pw));
 }
 
 kt_map_store kt_map_mem_store(kt_map_mem *m)
@@ -684,7 +752,7 @@ static void path_extend(struct kt_map_mem_path *p, unsigned upto)
 	}
 	for (; d <= upto; d++) {
 		mask_words(pw, p->w, d);
-		h = pos_hash(d, pw);
+		h = table_hash(m->anchor_depth, d, p->w[0], pos_hash(d, pw));
 		p->hash[d] = h;
 		p->slot[d] = KT_MAP_MEM_NO_SLOT;
 		p->hit[d] = 0;
@@ -733,6 +801,10 @@ void kt_map_mem_path_prefetch(struct kt_map_mem_path *p)
 				if (i != home)
 					prefetch_slot(s);
 				p->slot[d] = i;
+				/* A leaf has no positions below it on any path:
+				 * looking deeper would only wait for lines. */
+				if (s->kind == KT_MAP_NODE_LEAF)
+					return;
 				break;
 			}
 		}

@@ -59,7 +59,9 @@ int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
 
 /* Second step: reads the prefetched slots, notes where each depth's
  * position is, and prefetches those that probing placed past their home
- * slot, down to the first depth with no position.  Changes only p.  Thread
+ * slot, down to the first depth with no position or with a leaf (the
+ * newest record; deeper depths are then looked up when asked).  Changes
+ * only p.  Thread
  * safety: as a read of the store. */
 void kt_map_mem_path_prefetch(struct kt_map_mem_path *p);
 
@@ -74,10 +76,11 @@ KT_MUST_CHECK int kt_map_mem_path_put(struct kt_map_mem_path *p,
 				      unsigned depth, uint64_t version,
 				      const kt_map_node *node);
 
-/* The store's 32-bit hash of position (depth, prefix): for tests that build
- * positions whose hashes collide.  Pure. */
-uint32_t kt_map_mem_pos_hash(unsigned depth,
-			     const uint8_t prefix[KT_HASH_BYTES]);
+/* m's 32-bit table hash of the hashed position (depth, prefix), whose low
+ * bits are its home slot: for tests that build positions whose hashes
+ * collide.  Depends on m's anchor depth, fixed when m was made. */
+uint32_t kt_map_mem_table_hash(const kt_map_mem *m, unsigned depth,
+			       const uint8_t prefix[KT_HASH_BYTES]);
 
 #ifdef __cplusplus
 }

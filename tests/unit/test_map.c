@@ -16,7 +16,7 @@
 #include "kt_enc.h"
 #include "kt_err.h"
 #include "kt_map.h"
-#include "map_int.h" /* kt_map_mem_pos_hash, for hash collisions */
+#include "map_int.h" /* kt_map_mem_table_hash, for hash collisions */
 
 #define HB KT_HASH_BYTES
 
@@ -1128,30 +1128,34 @@ static void cand_prefix(uint8_t out[HB], const uint8_t base[HB], unsigned at,
 
 #define NCAND (1u << 18)
 
-/* Finds two prefixes of depth bits (base with 24 varied bits at byte at)
- * whose position hashes collide (a birthday search: 2^18 candidates for a
- * 32-bit hash fail to collide with probability e^-8). */
-static void find_collision(unsigned depth, const uint8_t base[HB], unsigned at,
+/* Finds two prefixes of depth bits in m's table (base with `bits` <= 24
+ * varied bits ending at byte at + 3) whose table hashes collide.  Deep
+ * positions are placed by their own 32-bit hash (a birthday search: 2^18
+ * candidates fail to collide with probability e^-8); positions a few levels
+ * below the anchor depth share their ancestor's window bits, so among 2^12
+ * prefixes of one depth some agree in the rest. */
+static void find_collision(const kt_map_mem *m, unsigned depth,
+			   const uint8_t base[HB], unsigned at, unsigned bits,
 			   uint8_t p1[HB], uint8_t p2[HB])
 {
-	struct cand *c = malloc(NCAND * sizeof(*c));
+	uint32_t ncand = bits >= 18 ? NCAND : (1u << bits) - 1, i;
+	struct cand *c = malloc(ncand * sizeof(*c));
 	uint8_t pre[HB];
-	uint32_t i;
 
 	assert_non_null(c);
-	for (i = 0; i < NCAND; i++) {
-		cand_prefix(pre, base, at, i + 1);
-		c[i].hash = kt_map_mem_pos_hash(depth, pre);
-		c[i].i = i + 1;
+	for (i = 0; i < ncand; i++) {
+		cand_prefix(pre, base, at, (i + 1) << (24 - bits));
+		c[i].hash = kt_map_mem_table_hash(m, depth, pre);
+		c[i].i = (i + 1) << (24 - bits);
 	}
-	qsort(c, NCAND, sizeof(*c), cand_cmp);
-	for (i = 1; i < NCAND && c[i].hash != c[i - 1].hash; i++)
+	qsort(c, ncand, sizeof(*c), cand_cmp);
+	for (i = 1; i < ncand && c[i].hash != c[i - 1].hash; i++)
 		;
-	assert_true(i < NCAND);
+	assert_true(i < ncand);
 	cand_prefix(p1, base, at, c[i - 1].i);
 	cand_prefix(p2, base, at, c[i].i);
-	assert_int_equal(kt_map_mem_pos_hash(depth, p1),
-			 kt_map_mem_pos_hash(depth, p2));
+	assert_int_equal(kt_map_mem_table_hash(m, depth, p1),
+			 kt_map_mem_table_hash(m, depth, p2));
 	assert_memory_not_equal(p1, p2, HB);
 	free(c);
 }
@@ -1179,10 +1183,12 @@ static void keys_below(uint8_t k[2][HB], const uint8_t pre[HB], unsigned depth,
 
 /* Positions with equal table hashes at one depth, inserted one after the
  * other so the second probes past the first: every lookup must tell them
- * apart by key (depth 40), or by key and the ext node's prefix words (depth
- * 100, where the two also share prefix word 0, the whole key).  Checked on
- * both routes and against proofs; the twins are the other prefix's keys. */
-static void collide_at(unsigned flags, unsigned depth, unsigned at)
+ * apart by key (depths 12, in a shared window, and 40), or by key and the
+ * ext node's prefix words (depth 100, where the two also share prefix word
+ * 0, the whole key).  Checked on both routes and against proofs; the twins
+ * are the other prefix's keys. */
+static void collide_at(unsigned flags, unsigned depth, unsigned at,
+		       unsigned bits)
 {
 	uint8_t base[HB], p1[HB], p2[HB], k[4][HB], dig[4][HB], got[HB], root[HB];
 	kt_map_mem *m = new_mem(flags), *g = new_mem(flags);
@@ -1196,7 +1202,7 @@ static void collide_at(unsigned flags, unsigned depth, unsigned at)
 	memset(base, 0, HB);
 	base[0] = 0xa5; /* keeps the varied bytes below depth and non-zero */
 	base[1] = 0x5a;
-	find_collision(depth, base, at, p1, p2);
+	find_collision(m, depth, base, at, bits, p1, p2);
 	keys_below(k, p1, depth, &seed);
 	keys_below(k + 2, p2, depth, &seed);
 	sg = plain_store(&pl, g);
@@ -1224,8 +1230,10 @@ static void collide_at(unsigned flags, unsigned depth, unsigned at)
 static void test_hash_collisions(void **state)
 {
 	(void)state;
-	collide_at(KT_MAP_MEM_LATEST_ONLY, 40, 2);
-	collide_at(KT_MAP_MEM_HISTORY, 100, 9);
+	collide_at(KT_MAP_MEM_LATEST_ONLY, 12, 0, 12);
+	collide_at(KT_MAP_MEM_HISTORY, 12, 0, 12);
+	collide_at(KT_MAP_MEM_LATEST_ONLY, 40, 2, 24);
+	collide_at(KT_MAP_MEM_HISTORY, 100, 9, 24);
 }
 
 /* ---- storage failures ------------------------------------------------- */
