@@ -61,8 +61,7 @@ int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
  * position is, and prefetches those that probing placed past their home
  * slot, down to the first depth with no position or with a leaf (the
  * newest record; deeper depths are then looked up when asked).  Changes
- * only p.  Thread
- * safety: as a read of the store. */
+ * only p.  Thread safety: as a read of the store. */
 void kt_map_mem_path_prefetch(struct kt_map_mem_path *p);
 
 /* The store's get / put of position (depth, first depth bits of the index):
