@@ -61,88 +61,25 @@
 #define DAY UINT64_C(86400000)
 #define MAXREC 64
 
-struct fx {
-	char dir[64];
-	kt_storage_options opt;
-	kt_storage *st;
-	kt_apply *a;
-	kt_note_signer signer;
-	uint64_t applied;          /* next applied index */
-};
-
 /* ---- fixture ------------------------------------------------------------------- */
 
-static int open_apply(struct fx *f)
+/* A node whose storage may migrate, with small caches. */
+static struct kt_test_node *fx_new(void)
 {
-	return kt_test_apply_open(f->st, &f->signer, ORIGIN, &f->a);
-}
+	kt_storage_options opt;
 
-/* Opens storage (for migration) and the apply path. */
-static void fx_open(struct fx *f)
-{
-	assert_int_equal(kt_storage_open(f->dir, &f->opt, &f->st), KT_OK);
-	assert_int_equal(open_apply(f), KT_OK);
-	f->applied = kt_apply_applied_index(f->a) + 1;
-}
-
-static void fx_close(struct fx *f)
-{
-	kt_apply_free(f->a);
-	f->a = NULL;
-	kt_storage_close(f->st);
-	f->st = NULL;
-}
-
-static struct fx *fx_new(void)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	uint8_t seed[32];
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/kt-migrate-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	kt_storage_options_init(&f->opt);
-	f->opt.cache_entries = 1024;
-	f->opt.log_cache_entries = 1024;
-	f->opt.name_cache_entries = 1024;
-	f->opt.block_cache_bytes = 1u << 20;
-	f->opt.allow_migration = 1;
-	memset(seed, 0x5a, sizeof(seed));
-	assert_int_equal(kt_note_signer_from_seed(&f->signer, ORIGIN,
-						  strlen(ORIGIN),
-						  KT_NOTE_KEY_ED25519, seed),
-			 KT_OK);
-	fx_open(f);
-	return f;
-}
-
-static void fx_free(struct fx *f)
-{
-	fx_close(f);
-	kt_test_rm_tree(f->dir);
-	kt_note_signer_wipe(&f->signer);
-	free(f);
+	kt_storage_options_init(&opt);
+	opt.cache_entries = 1024;
+	opt.log_cache_entries = 1024;
+	opt.name_cache_entries = 1024;
+	opt.block_cache_bytes = 1u << 20;
+	opt.allow_migration = 1;
+	return kt_test_node_new("migrate", ORIGIN, &opt);
 }
 
 /* ---- changes --------------------------------------------------------------------- */
 
-static void run(struct fx *f, uint64_t ts, kt_change *ch, size_t n,
-		const int *expect)
-{
-	kt_test_apply_run(f->a, &f->applied, ts, ch, n, expect);
-}
-
-static void run1(struct fx *f, uint64_t ts, kt_change *c, int expect)
-{
-	run(f, ts, c, 1, &expect);
-}
-
-static void heartbeat(struct fx *f, uint64_t ts)
-{
-	run(f, ts, NULL, 0, NULL);
-}
-
-static uint64_t account_version(struct fx *f, const char *account)
+static uint64_t account_version(struct kt_test_node *f, const char *account)
 {
 	kt_storage_account_head h;
 	uint8_t idx[KT_INDEX_BYTES];
@@ -347,11 +284,11 @@ static void log_release(FILE *fp)
 
 /* Opens f's format 2 database, which must migrate: exactly one
  * event=storage_migrated line, copied into line. */
-static void open_migrated(struct fx *f, char *line, size_t cap)
+static void open_migrated(struct kt_test_node *f, char *line, size_t cap)
 {
 	FILE *lg = log_capture();
 
-	fx_open(f);
+	kt_test_node_open(f);
 	assert_int_equal(log_count(lg, "event=storage_migrated", line, cap), 1);
 	log_release(lg);
 }
@@ -361,7 +298,8 @@ static void open_migrated(struct fx *f, char *line, size_t cap)
 /* t1 enrols "phone" into tel:+1, which the operator then removes (so a
  * replay of t1 would bring it back); t2 enrols tel:+2; a heartbeat ends
  * the log at T0 + 100. */
-static void spend_tokens(struct fx *f, struct kt_test_tok *t1, struct kt_test_tok *t2)
+static void spend_tokens(struct kt_test_node *f, struct kt_test_tok *t1,
+			 struct kt_test_tok *t2)
 {
 	static const int ok[2] = {KT_OK, KT_OK};
 	kt_change ch[2];
@@ -370,16 +308,17 @@ static void spend_tokens(struct fx *f, struct kt_test_tok *t1, struct kt_test_to
 	kt_test_make_token(t2, "tel:+2", "tablet", 2, T0 + DAY);
 	kt_test_ch_enrol(&ch[0], t1, 0);
 	kt_test_ch_enrol(&ch[1], t2, 0);
-	run(f, T0, ch, 2, ok);
+	kt_test_node_run(f, T0, ch, 2, ok);
 	kt_test_ch_remove(&ch[0], "tel:+1", 1, "phone");
-	run1(f, T0 + 10, &ch[0], KT_OK);
-	heartbeat(f, T0 + 100);
+	kt_test_node_run1(f, T0 + 10, &ch[0], KT_OK);
+	kt_test_node_heartbeat(f, T0 + 100);
 	assert_int_equal(account_version(f, "tel:+1"), 2);
 }
 
 /* A replay of t1 (at tel:+1's version 2) and of t2 must be refused as
  * used and change nothing. */
-static void assert_replays_refused(struct fx *f, const struct kt_test_tok *t1,
+static void assert_replays_refused(struct kt_test_node *f,
+				   const struct kt_test_tok *t1,
 				   const struct kt_test_tok *t2, uint64_t ts)
 {
 	kt_apply_head before, after;
@@ -389,9 +328,9 @@ static void assert_replays_refused(struct fx *f, const struct kt_test_tok *t1,
 
 	kt_apply_get_head(f->a, &before);
 	kt_test_ch_enrol(&c, t1, 2);
-	run1(f, ts, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, ts, &c, KT_ERR_TOKEN_USED);
 	kt_test_ch_enrol(&c, t2, 1);
-	run1(f, ts + 1, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, ts + 1, &c, KT_ERR_TOKEN_USED);
 	kt_apply_get_head(f->a, &after);
 	assert_int_equal(after.tree_size, before.tree_size);
 	assert_memory_equal(after.log_root, before.log_root, KT_HASH_BYTES);
@@ -408,7 +347,7 @@ static void assert_replays_refused(struct fx *f, const struct kt_test_tok *t1,
 
 static void test_migration(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct recs before, after;
 	struct kt_test_tok t1, t2, fresh;
 	char line[KT_SLOG_LINE_MAX] = "";
@@ -417,7 +356,7 @@ static void test_migration(void **state)
 	(void)state;
 	assert_int_equal(kt_storage_format(f->st), KT_STORAGE_FORMAT_VERSION);
 	spend_tokens(f, &t1, &t2);
-	fx_close(f);
+	kt_test_node_close(f);
 	raw_tokens(f->dir, &before);
 	assert_int_equal(before.n, 5); /* 2 used, 2 queue entries, bounds */
 	make_format2(f->dir);
@@ -429,12 +368,12 @@ static void test_migration(void **state)
 
 	/* byte for byte what the apply path wrote: ids, expiries, the log
 	 * indices that spent them, the queue in log order */
-	fx_close(f);
+	kt_test_node_close(f);
 	assert_int_equal(raw_format(f->dir), KT_STORAGE_FORMAT_VERSION);
 	raw_tokens(f->dir, &after);
 	assert_recs_equal(&after, &before);
 
-	fx_open(f);
+	kt_test_node_open(f);
 	assert_int_equal(kt_apply_token_used(f->st, (const uint8_t *)t1.account,
 					     strlen(t1.account), &t1.pv),
 			 KT_ERR_TOKEN_USED);
@@ -442,42 +381,42 @@ static void test_migration(void **state)
 	/* the twin: a fresh token is accepted */
 	kt_test_make_token(&fresh, "tel:+1", "phone", 1, T0 + DAY + 1);
 	kt_test_ch_enrol(&c, &fresh, 2);
-	run1(f, T0 + 300, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 300, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+1"), 3);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (2) the negative twin: no migration -------------------------------------------------- */
 
 static void test_without_migration_replay_accepted(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok t1, t2;
 	kt_change c;
 
 	(void)state;
 	spend_tokens(f, &t1, &t2);
-	fx_close(f);
+	kt_test_node_close(f);
 	/* what an upgrade that only bumped the format would leave */
 	raw_rewrite(f->dir, KT_STORAGE_FORMAT_VERSION, 1);
-	fx_open(f);
+	kt_test_node_open(f);
 	assert_int_equal(kt_apply_token_used(f->st, (const uint8_t *)t1.account,
 					     strlen(t1.account), &t1.pv),
 			 KT_OK);
 	/* the removed device comes back with the spent token */
 	kt_test_ch_enrol(&c, &t1, 2);
-	run1(f, T0 + 200, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 200, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+1"), 3);
 	kt_test_ch_enrol(&c, &t2, 1);
-	run1(f, T0 + 300, &c, KT_ERR_DEVICE_EXISTS);
-	fx_free(f);
+	kt_test_node_run1(f, T0 + 300, &c, KT_ERR_DEVICE_EXISTS);
+	kt_test_node_free(f);
 }
 
 /* ---- (3) crash safety --------------------------------------------------------------------------- */
 
 static void test_crash_safety(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct recs before, now;
 	struct kt_test_tok t1, t2;
 	char line[KT_SLOG_LINE_MAX] = "";
@@ -485,7 +424,7 @@ static void test_crash_safety(void **state)
 
 	(void)state;
 	spend_tokens(f, &t1, &t2);
-	fx_close(f);
+	kt_test_node_close(f);
 	raw_tokens(f->dir, &before);
 	make_format2(f->dir);
 
@@ -494,10 +433,10 @@ static void test_crash_safety(void **state)
 	assert_int_equal(kt_storage_open(f->dir, &f->opt, &f->st), KT_OK);
 	assert_int_equal(kt_storage_format(f->st), KT_STORAGE_FORMAT_MIGRATABLE);
 	kt_storage_test_fail_writes(f->st, 1);
-	assert_int_equal(open_apply(f), KT_ERR_STORAGE);
+	assert_int_equal(kt_test_node_open_apply(f), KT_ERR_STORAGE);
 	assert_null(f->a);
 	assert_int_equal(kt_storage_format(f->st), KT_STORAGE_FORMAT_MIGRATABLE);
-	fx_close(f);
+	kt_test_node_close(f);
 	assert_int_equal(log_count(lg, "event=storage_migrate_failed", line,
 				   sizeof(line)), 1);
 	assert_non_null(strstr(line, " code=KT_ERR_STORAGE"));
@@ -507,37 +446,37 @@ static void test_crash_safety(void **state)
 	assert_int_equal(now.n, 0);
 
 	/* the next start migrates */
-	fx_open(f);
-	fx_close(f);
+	kt_test_node_open(f);
+	kt_test_node_close(f);
 	assert_int_equal(log_count(lg, "event=storage_migrated", NULL, 0), 1);
 	assert_int_equal(raw_format(f->dir), KT_STORAGE_FORMAT_VERSION);
 	raw_tokens(f->dir, &now);
 	assert_recs_equal(&now, &before);
 	/* and the one after does nothing more */
-	fx_open(f);
-	fx_close(f);
+	kt_test_node_open(f);
+	kt_test_node_close(f);
 	assert_int_equal(log_count(lg, "event=storage_migrated", NULL, 0), 1);
 	raw_tokens(f->dir, &now);
 	assert_recs_equal(&now, &before);
 	/* the same format 2 state migrated again: the same records */
 	make_format2(f->dir);
-	fx_open(f);
-	fx_close(f);
+	kt_test_node_open(f);
+	kt_test_node_close(f);
 	assert_int_equal(log_count(lg, "event=storage_migrated", NULL, 0), 2);
 	log_release(lg);
 	raw_tokens(f->dir, &now);
 	assert_recs_equal(&now, &before);
 
-	fx_open(f);
+	kt_test_node_open(f);
 	assert_replays_refused(f, &t1, &t2, T0 + 200);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (4) records a format 2 build already wrote ---------------------------------------------- */
 
 static void test_partly_recorded(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct recs now;
 	struct kt_test_tok t1, t2;
 	char line[KT_SLOG_LINE_MAX] = "";
@@ -547,17 +486,17 @@ static void test_partly_recorded(void **state)
 	/* t1 spent by a build without records ... */
 	kt_test_make_token(&t1, "tel:+1", "phone", 1, T0 + DAY);
 	kt_test_ch_enrol(&c, &t1, 0);
-	run1(f, T0, &c, KT_OK);
-	fx_close(f);
+	kt_test_node_run1(f, T0, &c, KT_OK);
+	kt_test_node_close(f);
 	raw_rewrite(f->dir, KT_STORAGE_FORMAT_VERSION, 1);
 	/* ... t2 by a format 2 build that wrote them (queue entry 0) */
-	fx_open(f);
+	kt_test_node_open(f);
 	kt_test_make_token(&t2, "tel:+2", "tablet", 2, T0 + DAY);
 	kt_test_ch_enrol(&c, &t2, 0);
-	run1(f, T0 + 10, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 10, &c, KT_OK);
 	kt_test_ch_remove(&c, "tel:+1", 1, "phone");
-	run1(f, T0 + 20, &c, KT_OK);
-	fx_close(f);
+	kt_test_node_run1(f, T0 + 20, &c, KT_OK);
+	kt_test_node_close(f);
 	raw_rewrite(f->dir, KT_STORAGE_FORMAT_MIGRATABLE, 0);
 	raw_tokens(f->dir, &now);
 	assert_int_equal(now.n, 3);
@@ -565,7 +504,7 @@ static void test_partly_recorded(void **state)
 	open_migrated(f, line, sizeof(line));
 	assert_non_null(strstr(line, " tokens=1 expired=0 recorded=1 "));
 	assert_replays_refused(f, &t1, &t2, T0 + 100);
-	fx_close(f);
+	kt_test_node_close(f);
 	/* t2 kept at entry 0, t1 appended as entry 1: bounds 0..2 */
 	raw_tokens(f->dir, &now);
 	assert_int_equal(now.n, 5);
@@ -595,8 +534,8 @@ static void test_partly_recorded(void **state)
 		assert_memory_equal(now.r[1].v, id2, KT_HASH_BYTES);
 		assert_memory_equal(now.r[2].v, id1, KT_HASH_BYTES);
 	}
-	fx_open(f);
-	fx_free(f);
+	kt_test_node_open(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (5) tokens that expired before the log's last entry ------------------------------------- */
@@ -604,7 +543,7 @@ static void test_partly_recorded(void **state)
 static void test_expired_not_recorded(void **state)
 {
 	static const int ok[3] = {KT_OK, KT_OK, KT_OK};
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok shortt, edge, longt;
 	kt_apply_head before, after;
 	char line[KT_SLOG_LINE_MAX] = "";
@@ -617,12 +556,12 @@ static void test_expired_not_recorded(void **state)
 	kt_test_ch_enrol(&ch[0], &shortt, 0);
 	kt_test_ch_enrol(&ch[1], &edge, 0);
 	kt_test_ch_enrol(&ch[2], &longt, 0);
-	run(f, T0, ch, 3, ok);
+	kt_test_node_run(f, T0, ch, 3, ok);
 	kt_test_ch_remove(&ch[0], "tel:+1", 1, "phone");
 	kt_test_ch_remove(&ch[1], "tel:+2", 1, "phone");
-	run(f, T0 + 10, ch, 2, ok);
-	heartbeat(f, T0 + 2000); /* the last entry's time */
-	fx_close(f);
+	kt_test_node_run(f, T0 + 10, ch, 2, ok);
+	kt_test_node_heartbeat(f, T0 + 2000); /* the last entry's time */
+	kt_test_node_close(f);
 	make_format2(f->dir);
 
 	open_migrated(f, line, sizeof(line));
@@ -632,17 +571,17 @@ static void test_expired_not_recorded(void **state)
 	/* not recorded, still refused: it expired before any later batch */
 	kt_apply_get_head(f->a, &before);
 	kt_test_ch_enrol(&ch[0], &shortt, 2);
-	run1(f, T0 + 1000, &ch[0], KT_ERR_TOKEN_EXPIRED);
+	kt_test_node_run1(f, T0 + 1000, &ch[0], KT_ERR_TOKEN_EXPIRED);
 	/* expiry == the last entry's time is still valid at that time, so it
 	 * was recorded */
 	kt_test_ch_enrol(&ch[0], &edge, 2);
-	run1(f, T0 + 2000, &ch[0], KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 2000, &ch[0], KT_ERR_TOKEN_USED);
 	kt_test_ch_enrol(&ch[0], &longt, 1);
-	run1(f, T0 + 2000, &ch[0], KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 2000, &ch[0], KT_ERR_TOKEN_USED);
 	kt_apply_get_head(f->a, &after);
 	assert_int_equal(after.tree_size, before.tree_size);
 	assert_memory_equal(after.map_root, before.map_root, KT_HASH_BYTES);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (6) formats --------------------------------------------------------------------------------- */
@@ -650,7 +589,7 @@ static void test_expired_not_recorded(void **state)
 static void test_formats(void **state)
 {
 	static const uint32_t refused[] = {0, 1, 4, 0xffffffffu};
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	kt_storage_batch *sb = NULL;
 	kt_storage_prune p;
 	kt_storage_options plain;
@@ -661,8 +600,8 @@ static void test_formats(void **state)
 	/* a new database is at 3 */
 	assert_int_equal(KT_STORAGE_FORMAT_VERSION, 3);
 	assert_int_equal(kt_storage_format(f->st), 3);
-	heartbeat(f, T0);
-	fx_close(f);
+	kt_test_node_heartbeat(f, T0);
+	kt_test_node_close(f);
 	assert_int_equal(raw_format(f->dir), 3);
 
 	/* other formats are refused, migration allowed or not, and left as
@@ -720,7 +659,7 @@ static void test_formats(void **state)
 	kt_storage_close(f->st);
 	f->st = NULL;
 	assert_int_equal(raw_format(f->dir), 3);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (7) ktd's node ------------------------------------------------------------------------------ */

@@ -56,53 +56,15 @@
 #define T0 UINT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define DAY UINT64_C(86400000)
 
-struct fx {
-	char dir[64];
-	kt_storage *st;
-	kt_apply *a;
-	kt_note_signer signer;
-	uint64_t applied;          /* next applied index */
-};
-
-static void open_apply(struct fx *f)
+static struct kt_test_node *fx_new(void)
 {
-	assert_int_equal(kt_test_apply_open(f->st, &f->signer, ORIGIN, &f->a), KT_OK);
+	return kt_test_node_new("tokens", ORIGIN, NULL);
 }
 
-static struct fx *fx_new(void)
+static void fx_reopen(struct kt_test_node *f)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	uint8_t seed[32];
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/kt-tokens-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(kt_storage_open(f->dir, NULL, &f->st), KT_OK);
-	memset(seed, 0x5a, sizeof(seed));
-	assert_int_equal(kt_note_signer_from_seed(&f->signer, ORIGIN,
-						  strlen(ORIGIN),
-						  KT_NOTE_KEY_ED25519, seed),
-			 KT_OK);
-	f->applied = 1;
-	open_apply(f);
-	return f;
-}
-
-static void fx_reopen(struct fx *f)
-{
-	kt_apply_free(f->a);
-	kt_storage_close(f->st);
-	assert_int_equal(kt_storage_open(f->dir, NULL, &f->st), KT_OK);
-	open_apply(f);
-}
-
-static void fx_free(struct fx *f)
-{
-	kt_apply_free(f->a);
-	kt_storage_close(f->st);
-	kt_test_rm_tree(f->dir);
-	kt_note_signer_wipe(&f->signer);
-	free(f);
+	kt_test_node_close(f);
+	kt_test_node_open(f);
 }
 
 /* ---- building changes ------------------------------------------------------ */
@@ -117,7 +79,7 @@ struct state {
 	size_t queue_len;
 };
 
-static void get_queue(struct fx *f, uint8_t out[16], size_t *len)
+static void get_queue(struct kt_test_node *f, uint8_t out[16], size_t *len)
 {
 	uint8_t *v = NULL;
 	size_t n = 0;
@@ -135,7 +97,7 @@ static void get_queue(struct fx *f, uint8_t out[16], size_t *len)
 	kt_storage_free(v);
 }
 
-static void take_state(struct fx *f, struct state *s)
+static void take_state(struct kt_test_node *f, struct state *s)
 {
 	memset(s, 0, sizeof(*s));
 	kt_apply_get_head(f->a, &s->head);
@@ -143,7 +105,7 @@ static void take_state(struct fx *f, struct state *s)
 }
 
 /* Queue head and tail (0, 0 when absent). */
-static void queue_bounds(struct fx *f, uint64_t *head, uint64_t *tail)
+static void queue_bounds(struct kt_test_node *f, uint64_t *head, uint64_t *tail)
 {
 	uint8_t q[16];
 	size_t n = 0;
@@ -153,24 +115,8 @@ static void queue_bounds(struct fx *f, uint64_t *head, uint64_t *tail)
 	*tail = n == 16 ? kt_load_u64be(q + 8) : 0;
 }
 
-static void run(struct fx *f, uint64_t ts, kt_change *ch, size_t n,
-		const int *expect)
-{
-	kt_test_apply_run(f->a, &f->applied, ts, ch, n, expect);
-}
-
-static void run1(struct fx *f, uint64_t ts, kt_change *c, int expect)
-{
-	run(f, ts, c, 1, &expect);
-}
-
-static void heartbeat(struct fx *f, uint64_t ts)
-{
-	run(f, ts, NULL, 0, NULL);
-}
-
 /* A refused batch changed nothing: log, map, queue, no new checkpoint. */
-static void assert_unchanged(struct fx *f, const struct state *before)
+static void assert_unchanged(struct kt_test_node *f, const struct state *before)
 {
 	struct state now;
 	uint8_t *note = NULL;
@@ -188,7 +134,7 @@ static void assert_unchanged(struct fx *f, const struct state *before)
 			 KT_ERR_NOT_FOUND);
 }
 
-static uint64_t account_version(struct fx *f, const char *account)
+static uint64_t account_version(struct kt_test_node *f, const char *account)
 {
 	kt_storage_account_head h;
 	uint8_t idx[KT_INDEX_BYTES];
@@ -198,7 +144,7 @@ static uint64_t account_version(struct fx *f, const char *account)
 	return h.version;
 }
 
-static int token_used(struct fx *f, const struct kt_test_tok *t)
+static int token_used(struct kt_test_node *f, const struct kt_test_tok *t)
 {
 	return kt_apply_token_used(f->st, (const uint8_t *)t->account,
 				   strlen(t->account), &t->pv);
@@ -208,7 +154,7 @@ static int token_used(struct fx *f, const struct kt_test_tok *t)
 
 static void test_single_use(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok t, other;
 	struct state before;
 	kt_change c;
@@ -217,7 +163,7 @@ static void test_single_use(void **state)
 	kt_test_make_token(&t, "tel:+1", "phone", 1, T0 + DAY);
 	assert_int_equal(token_used(f, &t), KT_OK);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0, &c, KT_OK);
+	kt_test_node_run1(f, T0, &c, KT_OK);
 	assert_int_equal(token_used(f, &t), KT_ERR_TOKEN_USED);
 	assert_int_equal(account_version(f, "tel:+1"), 1);
 
@@ -225,10 +171,10 @@ static void test_single_use(void **state)
 	 * stale one (would be VERSION_MISMATCH): the token is refused first */
 	take_state(f, &before);
 	kt_test_ch_enrol(&c, &t, 1);
-	run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
 	assert_int_equal(account_version(f, "tel:+1"), 1);
 
@@ -236,7 +182,7 @@ static void test_single_use(void **state)
 	kt_test_make_token(&other, "tel:+1", "laptop", 2, T0 + DAY);
 	assert_int_equal(token_used(f, &other), KT_OK);
 	kt_test_ch_enrol(&c, &other, 1);
-	run1(f, T0 + 30, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 30, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+1"), 2);
 	assert_int_equal(token_used(f, &other), KT_ERR_TOKEN_USED);
 
@@ -246,14 +192,14 @@ static void test_single_use(void **state)
 	/* and kt_apply_token_used refuses what is not a registrar token */
 	other.pv.type = KT_PROV_OPERATOR;
 	assert_int_equal(token_used(f, &other), KT_ERR_INVALID_ARG);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (2) replay after the device was removed ------------------------------------- */
 
 static void test_recovery_replay(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok t, fresh;
 	struct state before;
 	kt_change c;
@@ -261,37 +207,37 @@ static void test_recovery_replay(void **state)
 	(void)state;
 	kt_test_make_token(&t, "tel:+2", "phone", 1, T0 + DAY);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0, &c, KT_OK);
+	kt_test_node_run1(f, T0, &c, KT_OK);
 	kt_test_ch_remove(&c, "tel:+2", 1, "phone");
-	run1(f, T0 + 10, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 10, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+2"), 2);
 
 	/* without single use this re-adds the removed device */
 	take_state(f, &before);
 	kt_test_ch_enrol(&c, &t, 2);
-	run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 20, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
 	assert_int_equal(account_version(f, "tel:+2"), 2);
 
 	/* the twin: a new token for the same device spec recovers it, once */
 	kt_test_make_token(&fresh, "tel:+2", "phone", 1, T0 + DAY + 1);
 	kt_test_ch_enrol(&c, &fresh, 2);
-	run1(f, T0 + 30, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 30, &c, KT_OK);
 	assert_int_equal(account_version(f, "tel:+2"), 3);
 	kt_test_ch_remove(&c, "tel:+2", 3, "phone");
-	run1(f, T0 + 40, &c, KT_OK);
+	kt_test_node_run1(f, T0 + 40, &c, KT_OK);
 	take_state(f, &before);
 	kt_test_ch_enrol(&c, &fresh, 4);
-	run1(f, T0 + 50, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 50, &c, KT_ERR_TOKEN_USED);
 	assert_unchanged(f, &before);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (3) inside one batch ------------------------------------------------------------ */
 
 static void test_same_batch(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok t, u;
 	kt_change ch[3];
 	static const int e1[3] = {KT_OK, KT_OK, KT_ERR_TOKEN_USED};
@@ -303,7 +249,7 @@ static void test_same_batch(void **state)
 	kt_test_ch_enrol(&ch[0], &t, 0);
 	kt_test_ch_remove(&ch[1], "tel:+3", 1, "phone");
 	kt_test_ch_enrol(&ch[2], &t, 2);        /* would re-add phone */
-	run(f, T0, ch, 3, e1);
+	kt_test_node_run(f, T0, ch, 3, e1);
 	assert_int_equal(account_version(f, "tel:+3"), 2);
 
 	/* a refused use does not spend the token */
@@ -311,7 +257,7 @@ static void test_same_batch(void **state)
 	kt_test_ch_enrol(&ch[0], &u, 7);        /* stale: refused, not recorded */
 	kt_test_ch_enrol(&ch[1], &u, 0);
 	kt_test_ch_enrol(&ch[2], &u, 1);
-	run(f, T0 + 10, ch, 3, e2);
+	kt_test_node_run(f, T0 + 10, ch, 3, e2);
 	assert_int_equal(account_version(f, "tel:+4"), 1);
 	{
 		kt_apply_head h;
@@ -319,14 +265,14 @@ static void test_same_batch(void **state)
 		kt_apply_get_head(f->a, &h);
 		assert_int_equal(h.tree_size, 3);
 	}
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (4) expiry against the batch time ------------------------------------------------ */
 
 static void test_expiry_recheck(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok t;
 	struct state before;
 	kt_change c;
@@ -336,34 +282,34 @@ static void test_expiry_recheck(void **state)
 	kt_test_make_token(&t, "tel:+5", "phone", 1, T0 - 1);
 	take_state(f, &before);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0, &c, KT_ERR_TOKEN_EXPIRED);
+	kt_test_node_run1(f, T0, &c, KT_ERR_TOKEN_EXPIRED);
 	assert_unchanged(f, &before);
 	assert_int_equal(token_used(f, &t), KT_OK);
 	/* expiry equal to the batch time: accepted */
 	kt_test_make_token(&t, "tel:+5", "phone", 1, T0);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0, &c, KT_OK);
+	kt_test_node_run1(f, T0, &c, KT_OK);
 
 	/* the time of a batch whose clock went back is the last entry's
 	 * (T0 + 100): a token valid at the batch's own clock is expired */
-	heartbeat(f, T0 + 100);
+	kt_test_node_heartbeat(f, T0 + 100);
 	kt_test_make_token(&t, "tel:+6", "phone", 1, T0 + 50);
 	take_state(f, &before);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0 + 10, &c, KT_ERR_TOKEN_EXPIRED);
+	kt_test_node_run1(f, T0 + 10, &c, KT_ERR_TOKEN_EXPIRED);
 	assert_unchanged(f, &before);
 	/* the twin: expiry at the last entry's time is accepted */
 	kt_test_make_token(&t, "tel:+6", "phone", 1, T0 + 100);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0 + 10, &c, KT_OK);
-	fx_free(f);
+	kt_test_node_run1(f, T0 + 10, &c, KT_OK);
+	kt_test_node_free(f);
 }
 
 /* ---- (5) sweeping --------------------------------------------------------------------- */
 
 static void test_sweep(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	static struct kt_test_tok t[70];
 	kt_change ch[70];
 	int ok[70];
@@ -381,19 +327,19 @@ static void test_sweep(void **state)
 		kt_test_ch_enrol(&ch[i], &t[i], 0);
 		ok[i] = KT_OK;
 	}
-	run(f, T0, ch, 70, ok);
+	kt_test_node_run(f, T0, ch, 70, ok);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, 0);
 	assert_int_equal(tail, 70);
 
 	/* expired, but not more than the grace period ago: kept */
-	heartbeat(f, e + KT_APPLY_TOKEN_GRACE_MS);
+	kt_test_node_heartbeat(f, e + KT_APPLY_TOKEN_GRACE_MS);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, 0);
 	assert_int_equal(token_used(f, &t[0]), KT_ERR_TOKEN_USED);
 
 	/* one ms later: the oldest KT_APPLY_TOKEN_SWEEP_MAX go */
-	heartbeat(f, e + KT_APPLY_TOKEN_GRACE_MS + 1);
+	kt_test_node_heartbeat(f, e + KT_APPLY_TOKEN_GRACE_MS + 1);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, KT_APPLY_TOKEN_SWEEP_MAX);
 	assert_int_equal(tail, 70);
@@ -403,7 +349,8 @@ static void test_sweep(void **state)
 							      : KT_ERR_TOKEN_USED);
 	/* the next batch (here: refused changes only) takes the rest */
 	kt_test_ch_enrol(&c, &t[0], 0);
-	run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 2, &c, KT_ERR_TOKEN_EXPIRED);
+	kt_test_node_run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 2, &c,
+			  KT_ERR_TOKEN_EXPIRED);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, 70);
 	assert_int_equal(tail, 70);
@@ -412,7 +359,8 @@ static void test_sweep(void **state)
 	/* a swept token stays refused: it has expired (also at the version
 	 * where it would otherwise apply) */
 	kt_test_ch_enrol(&c, &t[1], 1);
-	run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 3, &c, KT_ERR_TOKEN_EXPIRED);
+	kt_test_node_run1(f, e + KT_APPLY_TOKEN_GRACE_MS + 3, &c,
+			  KT_ERR_TOKEN_EXPIRED);
 	{
 		uint8_t qk[12 + 16 + 1];
 		uint8_t *v = NULL;
@@ -434,26 +382,26 @@ static void test_sweep(void **state)
 	kt_test_make_token(&shortt, "tel:+8002", "phone", 1, e + 1000);
 	kt_test_ch_enrol(&ch[0], &longl, 0);
 	kt_test_ch_enrol(&ch[1], &shortt, 0);
-	run(f, e, ch, 2, ok);
-	heartbeat(f, e + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
+	kt_test_node_run(f, e, ch, 2, ok);
+	kt_test_node_heartbeat(f, e + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
 	assert_int_equal(token_used(f, &shortt), KT_ERR_TOKEN_USED);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, 70);
 	assert_int_equal(tail, 72);
-	heartbeat(f, e + DAY + KT_APPLY_TOKEN_GRACE_MS + 1);
+	kt_test_node_heartbeat(f, e + DAY + KT_APPLY_TOKEN_GRACE_MS + 1);
 	assert_int_equal(token_used(f, &longl), KT_OK);
 	assert_int_equal(token_used(f, &shortt), KT_OK);
 	queue_bounds(f, &head, &tail);
 	assert_int_equal(head, 72);
 	assert_int_equal(tail, 72);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* ---- (6) reopen, failed commit, determinism ----------------------------------------------- */
 
 static void test_durable(void **state)
 {
-	struct fx *f = fx_new();
+	struct kt_test_node *f = fx_new();
 	struct kt_test_tok t, u;
 	kt_change_result res[1];
 	kt_change c;
@@ -462,11 +410,11 @@ static void test_durable(void **state)
 	(void)state;
 	kt_test_make_token(&t, "tel:+9", "phone", 1, T0 + DAY);
 	kt_test_ch_enrol(&c, &t, 0);
-	run1(f, T0, &c, KT_OK);
+	kt_test_node_run1(f, T0, &c, KT_OK);
 	fx_reopen(f);
 	assert_int_equal(token_used(f, &t), KT_ERR_TOKEN_USED);
 	kt_test_ch_enrol(&c, &t, 1);
-	run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
+	kt_test_node_run1(f, T0 + 10, &c, KT_ERR_TOKEN_USED);
 
 	/* a failed commit records nothing; the same batch then succeeds */
 	kt_test_make_token(&u, "tel:+10", "phone", 1, T0 + DAY);
@@ -482,11 +430,11 @@ static void test_durable(void **state)
 	assert_int_equal(res[0].code, KT_OK);
 	assert_int_equal(token_used(f, &u), KT_ERR_TOKEN_USED);
 	kt_change_clear(&c);
-	fx_free(f);
+	kt_test_node_free(f);
 }
 
 /* The records of the same batches on two databases. */
-static void feed(struct fx *f)
+static void feed(struct kt_test_node *f)
 {
 	struct kt_test_tok t[3];
 	kt_change ch[3];
@@ -497,13 +445,13 @@ static void feed(struct fx *f)
 	kt_test_ch_enrol(&ch[0], &t[0], 0);
 	kt_test_ch_enrol(&ch[1], &t[1], 0);
 	kt_test_ch_enrol(&ch[2], &t[0], 1);
-	run(f, T0, ch, 3, e);
-	heartbeat(f, T0 + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
+	kt_test_node_run(f, T0, ch, 3, e);
+	kt_test_node_heartbeat(f, T0 + 1000 + KT_APPLY_TOKEN_GRACE_MS + 1);
 }
 
 static void test_determinism(void **state)
 {
-	struct fx *f1 = fx_new(), *f2 = fx_new();
+	struct kt_test_node *f1 = fx_new(), *f2 = fx_new();
 	uint8_t qk[12 + 16 + 1];
 	uint64_t n;
 
@@ -542,8 +490,8 @@ static void test_determinism(void **state)
 		assert_int_equal(h2, h1);
 		assert_int_equal(t2, t1);
 	}
-	fx_free(f1);
-	fx_free(f2);
+	kt_test_node_free(f1);
+	kt_test_node_free(f2);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -17,6 +18,8 @@
 #include "kt_types.h"
 #include "kt_vrf.h"
 #include "node.h"
+#include "storage.h"
+#include "kt_test_fs.h"
 
 /* Encoded provenance of an operator change adding device "d" of `kind`
  * (keys from a seed of `seed_byte` bytes) with `reason`; *out is heap
@@ -244,6 +247,97 @@ static inline void kt_test_apply_run(kt_apply *a, uint64_t *applied,
 				 kt_errname(res[i].code), kt_errname(expect[i]));
 		kt_change_clear(&ch[i]);
 	}
+}
+
+/* ---- one node's storage and apply path ------------------------------- */
+
+/* Storage and the apply path in a temporary directory, for tests that run
+ * batches straight into kt_apply (no sequencer). */
+struct kt_test_node {
+	char dir[64];
+	kt_storage_options opt; /* what kt_test_node_open opens storage with */
+	kt_storage *st;
+	kt_apply *a;
+	kt_note_signer signer;
+	const char *origin;
+	uint64_t applied;       /* next applied index */
+};
+
+/* Opens the apply path over f's open storage: kt_apply_open's code. */
+static inline int kt_test_node_open_apply(struct kt_test_node *f)
+{
+	return kt_test_apply_open(f->st, &f->signer, f->origin, &f->a);
+}
+
+/* Opens f's storage (with f->opt) and apply path; the next applied index
+ * follows the stored one. */
+static inline void kt_test_node_open(struct kt_test_node *f)
+{
+	assert_int_equal(kt_storage_open(f->dir, &f->opt, &f->st), KT_OK);
+	assert_int_equal(kt_test_node_open_apply(f), KT_OK);
+	f->applied = kt_apply_applied_index(f->a) + 1;
+}
+
+static inline void kt_test_node_close(struct kt_test_node *f)
+{
+	kt_apply_free(f->a);
+	f->a = NULL;
+	kt_storage_close(f->st);
+	f->st = NULL;
+}
+
+/* A node in a new /tmp/kt-<tag>-test-XXXXXX, its log signed for origin
+ * (a fixed seed), storage options *opt (NULL: the defaults); opened. */
+static inline struct kt_test_node *kt_test_node_new(const char *tag,
+						    const char *origin,
+						    const kt_storage_options *opt)
+{
+	struct kt_test_node *f = calloc(1, sizeof(*f));
+	uint8_t seed[32];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kt-%s-test-XXXXXX", tag);
+	assert_non_null(mkdtemp(f->dir));
+	if (opt != NULL)
+		f->opt = *opt;
+	else
+		kt_storage_options_init(&f->opt);
+	f->origin = origin;
+	memset(seed, 0x5a, sizeof(seed));
+	assert_int_equal(kt_note_signer_from_seed(&f->signer, origin,
+						  strlen(origin),
+						  KT_NOTE_KEY_ED25519, seed),
+			 KT_OK);
+	kt_test_node_open(f);
+	return f;
+}
+
+/* Closes f, removes its directory and frees it. */
+static inline void kt_test_node_free(struct kt_test_node *f)
+{
+	kt_test_node_close(f);
+	kt_test_rm_tree(f->dir);
+	kt_note_signer_wipe(&f->signer);
+	free(f);
+}
+
+/* kt_test_apply_run on f's apply path at its next applied index. */
+static inline void kt_test_node_run(struct kt_test_node *f, uint64_t ts,
+				    kt_change *ch, size_t n, const int *expect)
+{
+	kt_test_apply_run(f->a, &f->applied, ts, ch, n, expect);
+}
+
+/* One change, which must get code expect. */
+static inline void kt_test_node_run1(struct kt_test_node *f, uint64_t ts,
+				     kt_change *c, int expect)
+{
+	kt_test_node_run(f, ts, c, 1, &expect);
+}
+
+static inline void kt_test_node_heartbeat(struct kt_test_node *f, uint64_t ts)
+{
+	kt_test_node_run(f, ts, NULL, 0, NULL);
 }
 
 #endif /* KT_SERVER_TEST_UTIL_H */
