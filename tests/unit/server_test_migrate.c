@@ -315,6 +315,23 @@ static void spend_tokens(struct kt_test_node *f, struct kt_test_tok *t1,
 	assert_int_equal(account_version(f, "tel:+1"), 2);
 }
 
+/* The id a used-token record is keyed by: SHA-256 of the token's signed
+ * message for account. */
+static void token_id(uint8_t out[KT_HASH_BYTES], const char *account,
+		     const struct kt_test_tok *t)
+{
+	kt_wbuf w;
+
+	kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
+	assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)account,
+						    strlen(account),
+						    &t->pv.op.device,
+						    t->pv.expiry_ms),
+			 KT_OK);
+	kt_sha256(out, w.data, w.len);
+	kt_wbuf_free(&w);
+}
+
 /* A replay of t1 (at tel:+1's version 2) and of t2 must be refused as
  * used and change nothing. */
 static void assert_replays_refused(struct kt_test_node *f,
@@ -515,22 +532,9 @@ static void test_partly_recorded(void **state)
 	assert_memory_equal(now.r[2].k, "token_queue/0000000000000001", 28);
 	{
 		uint8_t id1[KT_HASH_BYTES], id2[KT_HASH_BYTES];
-		kt_wbuf w;
 
-		kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
-		assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)"tel:+1",
-							    6, &t1.pv.op.device,
-							    t1.pv.expiry_ms),
-				 KT_OK);
-		kt_sha256(id1, w.data, w.len);
-		kt_wbuf_free(&w);
-		kt_wbuf_init(&w, KT_REGISTRAR_TOKEN_MESSAGE_MAX_BYTES);
-		assert_int_equal(kt_registrar_token_message(&w, (const uint8_t *)"tel:+2",
-							    6, &t2.pv.op.device,
-							    t2.pv.expiry_ms),
-				 KT_OK);
-		kt_sha256(id2, w.data, w.len);
-		kt_wbuf_free(&w);
+		token_id(id1, "tel:+1", &t1);
+		token_id(id2, "tel:+2", &t2);
 		assert_memory_equal(now.r[1].v, id2, KT_HASH_BYTES);
 		assert_memory_equal(now.r[2].v, id1, KT_HASH_BYTES);
 	}
