@@ -55,7 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
-#include <sys/mman.h> /* madvise: a hint, see alloc_big */
+#include <sys/mman.h> /* madvise: a hint, see alloc_chunk */
 #endif
 
 #define NODE_SHIFT 17u /* 2^17 nodes of 64 bytes: 8 MiB chunks */
