@@ -216,6 +216,14 @@ static inline int io_put(struct io *io, unsigned depth, uint64_t version,
 
 /* ---- walking a path ---------------------------------------------------- */
 
+/* What update_in_place overwrote at one depth: a node half and a version. */
+struct rewritten {
+	uint8_t *half;
+	uint64_t *version;
+	uint64_t old_version;
+	uint8_t old[KT_HASH_BYTES];
+};
+
 /* What a walk from the root towards index finds. */
 enum walk_end {
 	WALK_EMPTY = 1, /* an empty position at `depth` */
@@ -232,6 +240,8 @@ struct walk {
 	uint8_t term_hash[KT_HASH_BYTES];
 	kt_map_node leaf; /* the terminal leaf (WALK_SAME, WALK_OTHER) */
 	struct kt_map_mem_path path; /* scratch for io */
+	/* What update_in_place overwrote at each depth. */
+	struct rewritten undo[KT_MAP_MAX_DEPTH + 1];
 };
 
 /* Reads one node on the path; NOT_FOUND where the parent recorded a child
@@ -375,6 +385,72 @@ static int split_leaf(struct io *io, uint64_t version, const struct walk *w,
 	return r;
 }
 
+/* Overwrites the record's node half (the 32 bytes at half) with value and
+ * its version with version, noting the old ones in *u. */
+static void rewrite(struct rewritten *u, const struct kt_map_mem_rec *rec,
+		    uint8_t *half, const uint8_t value[KT_HASH_BYTES],
+		    uint64_t version)
+{
+	u->half = half;
+	u->version = rec->version;
+	u->old_version = *rec->version;
+	memcpy(u->old, half, KT_HASH_BYTES);
+	memcpy(half, value, KT_HASH_BYTES);
+	*rec->version = version;
+}
+
+/* The update of a present index in a kt_map_mem whose records on the path
+ * are rewritten where they are (KT_MAP_MEM_LATEST_ONLY, or a path already
+ * written at this version), from the leaf up: each level is checked,
+ * rewritten and hashed as soon as the level below is done.  So the hashing
+ * starts as soon as the leaf's line is in, while the upper levels' lines are
+ * still arriving, and each level's reads run beside the hash before it,
+ * where a walk down first would wait for every line and then hash.  Checks
+ * what walk_path checks for WALK_SAME: the leaf where the path's prefetch
+ * found it is index's own, and every node above it is inner with a
+ * non-empty child on the path.  Where anything does not hold it restores
+ * what it wrote and returns 0: the caller then takes the general route,
+ * which reports it.  h: the new leaf's hash on entry; on return 1, the new
+ * root (on return 0, unchanged). */
+static int update_in_place(struct io *io, uint64_t version,
+			   const uint8_t digest[KT_HASH_BYTES],
+			   uint8_t h[KT_HASH_BYTES], struct walk *w)
+{
+	struct kt_map_mem_path *p = io->path;
+	struct kt_map_mem_rec rec;
+	int leaf = p != NULL ? kt_map_mem_path_leaf(p) : -1;
+	unsigned d, k, bit;
+	uint8_t *half, up[KT_HASH_BYTES];
+
+	if (leaf < 0)
+		return 0;
+	d = (unsigned)leaf;
+	if (!kt_map_mem_path_rec(p, d, version, &rec) ||
+	    rec.kind != KT_MAP_NODE_LEAF || !hash_eq(rec.node, io->index))
+		return 0;
+	rewrite(&w->undo[d], &rec, rec.node + KT_HASH_BYTES, digest, version);
+	memcpy(up, h, KT_HASH_BYTES);
+	for (k = d; k > 0; k--) {
+		if (!kt_map_mem_path_rec(p, k - 1, version, &rec) ||
+		    rec.kind != KT_MAP_NODE_INNER)
+			goto restore;
+		bit = bit_at(io->index, k - 1);
+		half = rec.node + (bit ? KT_HASH_BYTES : 0);
+		if (is_zero_hash(half))
+			goto restore;
+		rewrite(&w->undo[k - 1], &rec, half, up, version);
+		join(up, bit, up, rec.node + (bit ? 0 : KT_HASH_BYTES));
+	}
+	memcpy(h, up, KT_HASH_BYTES);
+	return 1;
+restore:
+	for (; k <= d; k++) {
+		memcpy(w->undo[k].half, w->undo[k].old, KT_HASH_BYTES);
+		*w->undo[k].version = w->undo[k].old_version;
+	}
+	return 0;
+}
+
 /* Refuses (KT_ERR_INVALID_ARG, before anything is written) an update at
  * `version` when the tree already holds a newer version: every update
  * rewrites the root, so the root's newest record is its record as of
@@ -423,6 +499,8 @@ int kt_map_update(const kt_map_store *store, uint64_t version,
 	leaf_hash(h, index, leaf_digest);
 	io_ready(&io);
 	r = check_not_older(&io, version);
+	if (r == KT_OK && update_in_place(&io, version, leaf_digest, h, w))
+		goto done;
 	if (r == KT_OK)
 		r = walk_path(&io, version, w);
 	if (r != KT_OK)
@@ -435,6 +513,7 @@ int kt_map_update(const kt_map_store *store, uint64_t version,
 		r = put_parent(&io, version, k - 1, h, w->sib[k]);
 	if (r != KT_OK)
 		goto out;
+done:
 	if (new_root_out != NULL)
 		memcpy(new_root_out, h, KT_HASH_BYTES);
 out:

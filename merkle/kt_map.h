@@ -234,9 +234,11 @@ KT_MUST_CHECK int kt_map_bulk_load(const kt_map_store *store, uint64_t version,
  * open-addressing hash table; older versions hang off the slot in a list,
  * newest first.  kt_map_update, kt_map_lookup and kt_map_prove recognise this
  * store and reach the positions on the index's path through a prefetching
- * fast path (same results as its get and put).  About 2.44 positions per key
- * for random indices: 10M bulk-loaded keys without history, presized for 25M
- * positions, take 3.3 GiB.  At most 2^32 - 2 pool nodes (history, and one
+ * fast path (same results as its get and put); an update of a present key
+ * whose path it may rewrite where it lies (KT_MAP_MEM_LATEST_ONLY) rewrites
+ * and hashes it from the leaf up, level by level, without walking it down
+ * first.  About 2.44 positions per key for random indices: 10M bulk-loaded
+ * keys without history, presized for 25M positions, take 3.3 GiB.  At most 2^32 - 2 pool nodes (history, and one
  * per position deeper than 56).  On Linux, big stores ask for transparent huge
  * pages (madvise; a hint).  A read as of an old version walks the position's
  * list newest first (the root has one record per update), so it costs one

@@ -52,6 +52,7 @@
 #include "kt_map.h"
 #include "map_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __linux__
@@ -151,6 +152,8 @@ struct kt_map_mem {
 
 _Static_assert(sizeof(struct mem_slot) == 96, "a slot spans two cache lines");
 _Static_assert(sizeof(struct mem_node) == LINE, "one node per cache line");
+_Static_assert(offsetof(struct mem_node, b) == KT_HASH_BYTES,
+	       "a node is its two halves, adjacent (kt_map_mem_rec)");
 
 /* ---- positions --------------------------------------------------------- */
 
@@ -772,6 +775,7 @@ int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
 	load_words(p->w, index);
 	p->nslots = p->m->nslots;
 	p->n = 0;
+	p->leaf = -1;
 	/* A tree of random indices has about log2(positions) levels. */
 	path_extend(p, p->m->npos_bits + PATH_EXTRA);
 	return 1;
@@ -804,8 +808,10 @@ void kt_map_mem_path_prefetch(struct kt_map_mem_path *p)
 				p->slot[d] = i;
 				/* A leaf has no positions below it on any path:
 				 * looking deeper would only wait for lines. */
-				if (s->kind == KT_MAP_NODE_LEAF)
+				if (s->kind == KT_MAP_NODE_LEAF) {
+					p->leaf = (int)d;
 					return;
+				}
 				break;
 			}
 		}
@@ -892,6 +898,15 @@ int kt_map_mem_path_get(struct kt_map_mem_path *p, unsigned depth,
 	return KT_OK;
 }
 
+/* Whether a put at version replaces slot s's newest record where it is,
+ * rather than adding a record: same version, or no history kept. */
+static inline int rewrites(const kt_map_mem *m, const struct mem_slot *s,
+			   uint64_t version)
+{
+	return version == s->version ||
+	       (version > s->version && m->flags == KT_MAP_MEM_LATEST_ONLY);
+}
+
 int kt_map_mem_path_put(struct kt_map_mem_path *p, unsigned depth,
 			uint64_t version, const kt_map_node *node)
 {
@@ -905,8 +920,7 @@ int kt_map_mem_path_put(struct kt_map_mem_path *p, unsigned depth,
 	/* The common case: rewriting a position read before, in place. */
 	if (s != NULL &&
 	    (node->kind == KT_MAP_NODE_INNER || node->kind == KT_MAP_NODE_LEAF) &&
-	    (version == s->version ||
-	     (version > s->version && p->m->flags == KT_MAP_MEM_LATEST_ONLY))) {
+	    rewrites(p->m, s, version)) {
 		node_set(&s->node, node);
 		s->version = version;
 		s->kind = node->kind;
@@ -922,4 +936,25 @@ int kt_map_mem_path_put(struct kt_map_mem_path *p, unsigned depth,
 	 * path_find starts afresh). */
 	p->hit[depth] = r == KT_OK;
 	return r;
+}
+
+int kt_map_mem_path_leaf(const struct kt_map_mem_path *p)
+{
+	return p->leaf;
+}
+
+int kt_map_mem_path_rec(struct kt_map_mem_path *p, unsigned depth,
+			uint64_t version, struct kt_map_mem_rec *out)
+{
+	struct mem_slot *s;
+
+	if (depth > KT_MAP_MAX_DEPTH)
+		return 0;
+	s = path_slot(p, depth);
+	if (s == NULL || !rewrites(p->m, s, version))
+		return 0;
+	out->kind = s->kind;
+	out->version = &s->version;
+	out->node = (uint8_t *)&s->node;
+	return 1;
 }

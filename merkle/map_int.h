@@ -11,7 +11,10 @@
  * index up front: it hashes the path's positions once, prefetches all their
  * slots (a slot holds its node) in one batch, so the misses of all levels
  * overlap, and remembers where each position was found, so the put that
- * rewrites a node does not probe again.
+ * rewrites a node does not probe again.  kt_map_update goes further for a
+ * present key whose path can be rewritten where it lies: it takes each
+ * record's place (kt_map_mem_path_rec) and rewrites and hashes the path from
+ * the leaf up, so it need not walk down first.
  *
  * A kt_map_mem_path is caller-owned scratch for one call (the caller's heap
  * block): the store itself keeps no per-call state, so concurrent readers
@@ -47,6 +50,16 @@ struct kt_map_mem_path {
 	size_t slot[KT_MAP_MAX_DEPTH + 1];
 	/* 1: slot[d] holds the position (its key checked). */
 	uint8_t hit[KT_MAP_MAX_DEPTH + 1];
+	/* Depth where kt_map_mem_path_prefetch found a leaf, or -1. */
+	int leaf;
+};
+
+/* A position's newest record, where the store keeps it: kind, version and
+ * the 64-byte node (left || right, or index || digest). */
+struct kt_map_mem_rec {
+	uint8_t kind;
+	uint64_t *version;
+	uint8_t *node;
 };
 
 /* If store is a kt_map_mem's store (kt_map_mem_store), sets p up for
@@ -74,6 +87,22 @@ KT_MUST_CHECK int kt_map_mem_path_get(struct kt_map_mem_path *p,
 KT_MUST_CHECK int kt_map_mem_path_put(struct kt_map_mem_path *p,
 				      unsigned depth, uint64_t version,
 				      const kt_map_node *node);
+
+/* Depth of the leaf that kt_map_mem_path_prefetch found on the path (in
+ * the table levels, the position probably there: kt_map_mem_path_rec
+ * checks), or -1 if it found none. */
+int kt_map_mem_path_leaf(const struct kt_map_mem_path *p);
+
+/* For rewriting a record in place: if a put at version at depth would
+ * overwrite the position's newest record where it is (the position is on
+ * record, and its record is at version, or older in a KT_MAP_MEM_LATEST_ONLY
+ * store), sets *out to that record and returns 1; else returns 0.  Writing
+ * through *out is a put of the same kind at version: the caller writes the
+ * version and node bytes, and may restore both as they were.  The pointers
+ * hold until the next put through p or the store, or the store's end.  Changes
+ * only p; needs exclusive use of the store to write through *out. */
+int kt_map_mem_path_rec(struct kt_map_mem_path *p, unsigned depth,
+			uint64_t version, struct kt_map_mem_rec *out);
 
 /* m's 32-bit table hash of the hashed position (depth, prefix), whose low
  * bits are its home slot: for tests that build positions whose hashes

@@ -1034,6 +1034,149 @@ static void test_fast_path_matches(void **state)
 	fast_path_matches(KT_MAP_MEM_HISTORY, (size_t)1 << 20);
 }
 
+/* ---- the in-place update and its fallback ------------------------------ */
+
+#define NPLACE 2000
+
+/* The first depth bits of idx, the rest zero: a position's prefix. */
+static void prefix_at(uint8_t out[HB], const uint8_t idx[HB], unsigned depth)
+{
+	unsigned i;
+
+	memset(out, 0, HB);
+	for (i = 0; i < depth; i++)
+		out[i / 8] |= (uint8_t)(idx[i / 8] & (0x80u >> (i % 8)));
+}
+
+/* Depth of idx's leaf in s (its proof's depth). */
+static unsigned leaf_depth(const kt_map_store *s, const uint8_t idx[HB])
+{
+	uint8_t *p;
+	size_t n;
+	unsigned d;
+
+	prove(s, UINT64_MAX, idx, &p, &n);
+	assert_true(n >= 3);
+	d = ((unsigned)p[1] << 8) | p[2];
+	free(p);
+	return d;
+}
+
+/* Damages the inner node at depth on idx's path as of version: how 0
+ * empties its child on the path, how 1 makes it a leaf (of its own bytes).
+ * *was: the node before. */
+static void damage(const kt_map_store *s, const uint8_t idx[HB],
+		   unsigned depth, uint64_t version, int how, kt_map_node *was)
+{
+	uint8_t prefix[HB];
+	kt_map_node n;
+	unsigned bit = (idx[depth / 8] >> (7 - depth % 8)) & 1u;
+
+	prefix_at(prefix, idx, depth);
+	assert_int_equal(s->get(s->ctx, (uint16_t)depth, prefix, UINT64_MAX, &n),
+			 KT_OK);
+	assert_int_equal(n.kind, KT_MAP_NODE_INNER);
+	*was = n;
+	if (how == 0)
+		memset(bit ? n.inner.right : n.inner.left, 0, HB);
+	else
+		n.kind = KT_MAP_NODE_LEAF;
+	assert_int_equal(s->put(s->ctx, (uint16_t)depth, prefix, version, &n),
+			 KT_OK);
+}
+
+static void repair(const kt_map_store *s, const uint8_t idx[HB],
+		   unsigned depth, uint64_t version, const kt_map_node *was)
+{
+	uint8_t prefix[HB];
+
+	prefix_at(prefix, idx, depth);
+	assert_int_equal(s->put(s->ctx, (uint16_t)depth, prefix, version, was),
+			 KT_OK);
+}
+
+/* In a KT_MAP_MEM_LATEST_ONLY store an update of a present key rewrites its
+ * path where it lies, from the leaf up, checking each level as it goes; where
+ * a check fails it must undo what it wrote and take the walk, as the generic
+ * route does from the start.  Store a (fast path; `expected` sets its dense
+ * levels) and store b (generic, via the wrapper) are damaged alike at depth
+ * `at` on a key's path (or `above` levels above its leaf, for at < 0), then
+ * get the same update: the same result, root, records and proofs.  Where the
+ * update fails, the damage is repaired in both, and again they must match:
+ * what the fast path wrote before it found the damage is gone. */
+static void in_place_falls_back(size_t expected, int at, unsigned above,
+				int how)
+{
+	kt_map_mem *a = NULL, *b = new_mem(KT_MAP_MEM_LATEST_ONLY);
+	struct plain pb;
+	kt_map_store sa, sb = plain_store(&pb, b);
+	uint8_t idx[HB], dig[HB], ra[HB], rb[HB], other[HB];
+	kt_map_node was;
+	size_t i;
+	unsigned d, depth;
+	int r1, r2;
+
+	assert_int_equal(kt_map_mem_new(KT_MAP_MEM_LATEST_ONLY, expected, &a),
+			 KT_OK);
+	sa = kt_map_mem_store(a);
+	for (i = 1; i <= NPLACE; i++) {
+		script_update(i, idx, dig);
+		assert_int_equal(kt_map_update(&sa, i, idx, dig, ra), KT_OK);
+		assert_int_equal(kt_map_update(&sb, i, idx, dig, rb), KT_OK);
+	}
+	/* A present key whose leaf lies deep enough for the damage, and no
+	 * deeper than the path's first prefetch reaches (about log2 of the
+	 * positions, 13 here), where the in-place update starts. */
+	for (i = NPLACE;; i--) {
+		assert_true(i > 0);
+		script_update(i, idx, dig);
+		d = leaf_depth(&sa, idx);
+		if (d <= 12 && (at < 0 ? d > above : d > (unsigned)at + 2))
+			break;
+	}
+	depth = at < 0 ? d - above : (unsigned)at;
+	damage(&sa, idx, depth, NPLACE, how, &was);
+	damage(&sb, idx, depth, NPLACE, how, &was);
+	dig[0] ^= 0x5a;
+	r1 = kt_map_update(&sa, NPLACE + 1, idx, dig, ra);
+	r2 = kt_map_update(&sb, NPLACE + 1, idx, dig, rb);
+	assert_int_equal(r1, r2);
+	assert_int_equal(r1, how == 0 ? KT_OK : KT_ERR_STORAGE);
+	assert_memory_equal(ra, rb, HB);
+	if (r1 != KT_OK) {
+		repair(&sa, idx, depth, NPLACE, &was);
+		repair(&sb, idx, depth, NPLACE, &was);
+	}
+	assert_int_equal(kt_map_mem_records(a), kt_map_mem_records(b));
+	same_proof(&sa, &sb, UINT64_MAX, idx);
+	/* As of the last version before the update: a record the update
+	 * stamped with its version and left would read as too new. */
+	same_proof(&sa, &sb, NPLACE, idx);
+	for (i = 1; i <= NPLACE; i += 7) {
+		script_update(i, other, dig);
+		same_proof(&sa, &sb, UINT64_MAX, other);
+	}
+	kt_map_mem_free(a);
+	kt_map_mem_free(b);
+}
+
+static void test_in_place_update_falls_back(void **state)
+{
+	(void)state;
+	/* Emptied child: the walk ends there and the key gets a new leaf. */
+	in_place_falls_back(0, -1, 1, 0);
+	in_place_falls_back(0, -1, 3, 0);
+	/* A leaf mid-path, not sharing the key's prefix: the store is
+	 * inconsistent (KT_ERR_STORAGE) and nothing may change.  In the table
+	 * levels the path's prefetch stops at that leaf; in the dense levels
+	 * (4096 expected positions: depths 0..8) it does not look, so the
+	 * update has rewritten the levels below before it finds it. */
+	in_place_falls_back(0, -1, 1, 1);
+	in_place_falls_back(0, -1, 3, 1);
+	in_place_falls_back(4096, 5, 0, 1);
+	in_place_falls_back(4096, 8, 0, 1);
+}
+
 #define NDEEP 30000
 
 /* Many positions deeper than 56 (each takes a node pair: its node and its
@@ -1349,6 +1492,7 @@ int main(void)
 		cmocka_unit_test(test_versioning),
 		cmocka_unit_test(test_latest_only_store),
 		cmocka_unit_test(test_fast_path_matches),
+		cmocka_unit_test(test_in_place_update_falls_back),
 		cmocka_unit_test(test_deep_positions),
 		cmocka_unit_test(test_hash_collisions),
 		cmocka_unit_test(test_store_failures),
