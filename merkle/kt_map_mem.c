@@ -792,7 +792,12 @@ void kt_map_mem_path_prefetch(struct kt_map_mem_path *p)
 		return;
 	/* Dense slots are on their way already; so are hashed positions'
 	 * home slots, and most positions are at home. */
-	for (d = m->dense_depth; d < p->n; d++) {
+	for (d = m->dense_depth; d <= KT_MAP_MAX_DEPTH; d++) {
+		/* A path deeper than the first batch: the next levels now (a
+		 * walk down would wait for them as well), so that the leaf is
+		 * found wherever it is. */
+		if (d >= p->n)
+			path_extend(p, d + PATH_STEP - 1);
 		home = p->hash[d] & mask;
 		for (i = home;; i = (i + 1) & mask) {
 			s = &m->slots[i];

@@ -70,11 +70,12 @@ struct kt_map_mem_rec {
 int kt_map_mem_path_start(struct kt_map_mem_path *p, const kt_map_store *store,
 			  const uint8_t index[KT_HASH_BYTES]);
 
-/* Second step: reads the prefetched slots, notes where each depth's
+/* Second step: reads the prefetched slots down to the first depth with no
+ * position or with a leaf (the newest record), notes where each depth's
  * position is, and prefetches those that probing placed past their home
- * slot, down to the first depth with no position or with a leaf (the
- * newest record; deeper depths are then looked up when asked).  Changes
- * only p.  Thread safety: as a read of the store. */
+ * slot; a path deeper than the first batch has its next levels fetched as
+ * the reading goes.  Changes only p.  Thread safety: as a read of the
+ * store. */
 void kt_map_mem_path_prefetch(struct kt_map_mem_path *p);
 
 /* The store's get / put of position (depth, first depth bits of the index):

@@ -1124,14 +1124,12 @@ static void in_place_falls_back(size_t expected, int at, unsigned above,
 		assert_int_equal(kt_map_update(&sa, i, idx, dig, ra), KT_OK);
 		assert_int_equal(kt_map_update(&sb, i, idx, dig, rb), KT_OK);
 	}
-	/* A present key whose leaf lies deep enough for the damage, and no
-	 * deeper than the path's first prefetch reaches (about log2 of the
-	 * positions, 13 here), where the in-place update starts. */
+	/* A present key whose leaf lies deep enough for the damage. */
 	for (i = NPLACE;; i--) {
 		assert_true(i > 0);
 		script_update(i, idx, dig);
 		d = leaf_depth(&sa, idx);
-		if (d <= 12 && (at < 0 ? d > above : d > (unsigned)at + 2))
+		if (at < 0 ? d > above : d > (unsigned)at + 2)
 			break;
 	}
 	depth = at < 0 ? d - above : (unsigned)at;
