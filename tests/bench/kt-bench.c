@@ -305,9 +305,9 @@ static unsigned proof_depth(const uint8_t *proof, size_t len)
 
 /* The hash limits measured before the rounds differ by at most this much
  * (fraction of the fastest) while the machine is quiet: 1-4 % in the runs of
- * docs/BENCHMARKS.md.  A wider spread means other work shared the core (on
- * this VM the two vCPUs behave as one core's hardware threads), and the
- * update's ratio then rises more than the hash limit does. */
+ * docs/BENCHMARKS.md.  A wider spread means other work shared the core (the
+ * host sometimes puts this VM's two vCPUs on one core's hardware threads),
+ * and the update's ratio then rises more than the hash limit does. */
 #define QUIET_LIMIT_SPREAD 0.05
 
 /* One round of map updates and the hash limit measured just before it. */
